@@ -1,0 +1,9 @@
+"""Root of the project's exceptions: each message says what went wrong and what to do."""
+
+
+class CreditPipelineError(Exception):
+    """Base class of every error the project raises on purpose."""
+
+
+class ConfigurationError(CreditPipelineError):
+    """A setting is missing or inconsistent."""

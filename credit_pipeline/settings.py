@@ -1,0 +1,147 @@
+"""The one settings object: every address, port and tunable comes from `CREDIT_*` variables.
+
+Built once at an entry point (the CLI, the API app, a test fixture) and passed down; nothing
+else in the project reads `os.environ`. Feast reads its own `feature_store.yaml`, which expands
+the variables that `Settings.feast_env()` exports.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FEATURE_REPO_DIR = REPO_ROOT / "feature_repo"
+
+# Dev-only default credential for the embedded Postgres. Never use it for a real deployment:
+# set CREDIT_POSTGRES_PASSWORD instead.
+DEV_POSTGRES_PASSWORD = "credit-dev-only"  # noqa: S105 - marked dev default
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class StackMode(StrEnum):
+    """Who runs the services."""
+
+    EMBEDDED = "embedded"  # `credit-pipeline stack up` starts Tansu, Valkey and Postgres here
+    EXTERNAL = "external"  # services already run elsewhere (docker compose, a cluster)
+
+
+class Settings(BaseSettings):
+    """Configuration of every component; each field is one `CREDIT_<NAME>` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore", frozen=True)
+
+    stack: StackMode = StackMode.EMBEDDED
+    """`embedded`: the CLI starts local services; `external`: use the addresses as given."""
+
+    state_dir: Path = Path(".credit-pipeline")
+    """Where the embedded stack keeps pids, logs and data (relative to the working directory)."""
+
+    kafka_host: str = "127.0.0.1"
+    """Kafka bootstrap host (the embedded broker listens here)."""
+
+    kafka_port: int = Field(19092, ge=1, le=65535)
+    """Kafka bootstrap port."""
+
+    redis_host: str = "127.0.0.1"
+    """Redis/Valkey host of the Feast online store."""
+
+    redis_port: int = Field(16379, ge=1, le=65535)
+    """Redis/Valkey port."""
+
+    redis_password: SecretStr | None = None
+    """Redis password, if the server requires one."""
+
+    postgres_host: str = "127.0.0.1"
+    """Postgres host of the offline store and the Feast registry."""
+
+    postgres_port: int = Field(15432, ge=1, le=65535)
+    """Postgres port."""
+
+    postgres_db: str = "credit"
+    """Postgres database name."""
+
+    postgres_user: str = "credit"
+    """Postgres user."""
+
+    postgres_password: SecretStr = SecretStr(DEV_POSTGRES_PASSWORD)
+    """Postgres password. The default is a dev-only credential for the embedded stack."""
+
+    postgres_schema: str = "credit"
+    """Schema holding the offline tables (credit_history, zipcode_features, loans)."""
+
+    pg_system_user: str = "credit-pg"
+    """Unprivileged OS user that runs the embedded Postgres when the CLI runs as root."""
+
+    @field_validator("postgres_schema", "postgres_db", "postgres_user")
+    @classmethod
+    def _sql_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(
+                f"{value!r} must be a lower-case SQL identifier (letters, digits, underscore)"
+            )
+        return value
+
+    # -- derived addresses -------------------------------------------------------------------
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        auth = ""
+        if self.redis_password is not None:
+            auth = f":{quote(self.redis_password.get_secret_value(), safe='')}@"
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+
+    def postgres_dsn(self, *, driver: str = "postgresql", database: str | None = None) -> str:
+        """A libpq/SQLAlchemy URL (with the password: never log it, see `postgres_url_masked`)."""
+        password = quote(self.postgres_password.get_secret_value(), safe="")
+        user = quote(self.postgres_user, safe="")
+        db = database or self.postgres_db
+        return f"{driver}://{user}:{password}@{self.postgres_host}:{self.postgres_port}/{db}"
+
+    @property
+    def postgres_url_masked(self) -> str:
+        return (
+            f"postgresql://{self.postgres_user}:***@{self.postgres_host}:"
+            f"{self.postgres_port}/{self.postgres_db}"
+        )
+
+    def postgres_connect_kwargs(self, *, database: str | None = None) -> dict[str, Any]:
+        return {
+            "host": self.postgres_host,
+            "port": self.postgres_port,
+            "dbname": database or self.postgres_db,
+            "user": self.postgres_user,
+            "password": self.postgres_password.get_secret_value(),
+            "connect_timeout": 5,
+        }
+
+    def feast_env(self) -> dict[str, str]:
+        """The variables `feature_repo/feature_store.yaml` expands."""
+        redis = f"{self.redis_host}:{self.redis_port}"
+        if self.redis_password is not None:
+            redis += f",password={self.redis_password.get_secret_value()}"
+        return {
+            "CREDIT_FEAST_REDIS": redis,
+            "CREDIT_POSTGRES_HOST": self.postgres_host,
+            "CREDIT_POSTGRES_PORT": str(self.postgres_port),
+            "CREDIT_POSTGRES_DB": self.postgres_db,
+            "CREDIT_POSTGRES_USER": self.postgres_user,
+            "CREDIT_POSTGRES_PASSWORD": self.postgres_password.get_secret_value(),
+            "CREDIT_POSTGRES_SCHEMA": self.postgres_schema,
+            "CREDIT_FEAST_REGISTRY_URL": self.postgres_dsn(driver="postgresql+psycopg"),
+        }
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir.resolve()

@@ -1,0 +1,1 @@
+"""Feast feature repository: the one contract every other component reads."""

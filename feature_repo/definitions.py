@@ -1,0 +1,123 @@
+"""The credit-scoring feature contract: entities, sources, feature views and the model's service.
+
+This file is the single list of entities and features. Event schemas, Postgres tables, the
+training frame and the API's feature vector are all derived from these objects
+(`feature_repo.contract`); nothing else types a feature name.
+"""
+
+from datetime import timedelta
+
+from feast import Entity, FeatureService, FeatureView, Field, PushSource, RequestSource, ValueType
+from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
+    PostgreSQLSource,
+)
+from feast.types import Float64, Int64, String
+
+# A person: date of birth + last four SSN digits, e.g. "19630621_4278". Sensitive: mask in logs.
+dob_ssn = Entity(
+    name="dob_ssn",
+    join_keys=["dob_ssn"],
+    value_type=ValueType.STRING,
+    description="Date of birth (YYYYMMDD) and last four SSN digits, e.g. 19630621_4278",
+)
+
+# A US zipcode (5 digits as an integer).
+zipcode = Entity(
+    name="zipcode",
+    join_keys=["zipcode"],
+    value_type=ValueType.INT64,
+    description="US zipcode as an integer",
+)
+
+# Offline history of credit reports: one row per report, appended by init and the processor.
+credit_history_table = PostgreSQLSource(
+    name="credit_history_table",
+    table="credit_history",
+    timestamp_field="event_timestamp",
+    created_timestamp_column="created_timestamp",
+)
+
+# Streamed credit-report updates enter the online store through this push source.
+credit_history_push = PushSource(
+    name="credit_history_push",
+    batch_source=credit_history_table,
+)
+
+# Latest credit report per person. TTL 365 days: a point-in-time join only uses a report from
+# the year before the loan (reports arrive every 1-6 months; an older one is stale). Feast does
+# not apply this TTL to online reads, so the API reports each value's age itself.
+credit_history = FeatureView(
+    name="credit_history",
+    entities=[dob_ssn],
+    ttl=timedelta(days=365),
+    schema=[
+        Field(name="credit_card_due", dtype=Int64),
+        Field(name="mortgage_due", dtype=Int64),
+        Field(name="student_loan_due", dtype=Int64),
+        Field(name="vehicle_loan_due", dtype=Int64),
+        Field(name="hard_pulls", dtype=Int64),
+        Field(name="missed_payments_2y", dtype=Int64),
+        Field(name="missed_payments_1y", dtype=Int64),
+        Field(name="missed_payments_6m", dtype=Int64),
+        Field(name="bankruptcies", dtype=Int64),
+    ],
+    source=credit_history_push,
+    online=True,
+    description="Credit report of a person (amounts due in USD, counts of events)",
+)
+
+# Offline history of zipcode statistics (census/tax data, updated rarely).
+zipcode_features_table = PostgreSQLSource(
+    name="zipcode_features_table",
+    table="zipcode_features",
+    timestamp_field="event_timestamp",
+    created_timestamp_column="created_timestamp",
+)
+
+# Streamed zipcode updates enter the online store through this push source.
+zipcode_features_push = PushSource(
+    name="zipcode_features_push",
+    batch_source=zipcode_features_table,
+)
+
+# Zipcode statistics. TTL ten years: they are yearly figures and the tutorial's own zipcode
+# snapshot predates its loans by years; a shorter TTL would null them out of training.
+zipcode_features = FeatureView(
+    name="zipcode_features",
+    entities=[zipcode],
+    ttl=timedelta(days=3650),
+    schema=[
+        Field(name="city", dtype=String),
+        Field(name="state", dtype=String),
+        Field(name="location_type", dtype=String),
+        Field(name="tax_returns_filed", dtype=Int64),
+        Field(name="population", dtype=Int64),
+        Field(name="total_wages", dtype=Int64),
+    ],
+    source=zipcode_features_push,
+    online=True,
+    description="Statistics of a zipcode (tax returns, population, wages in USD)",
+)
+
+# What a loan application itself carries (not stored features): the API's request body and the
+# person/loan columns of the training frame, beside the entity keys above.
+loan_application = RequestSource(
+    name="loan_application",
+    schema=[
+        Field(name="person_age", dtype=Int64),
+        Field(name="person_income", dtype=Int64),
+        Field(name="person_home_ownership", dtype=String),
+        Field(name="person_emp_length", dtype=Float64),
+        Field(name="loan_intent", dtype=String),
+        Field(name="loan_amnt", dtype=Int64),
+        Field(name="loan_int_rate", dtype=Float64),
+    ],
+    description="Fields of a loan application, as the tutorial sends them",
+)
+
+# Every feature the credit model reads; training and serving both resolve this service.
+credit_scoring_v1 = FeatureService(
+    name="credit_scoring_v1",
+    features=[credit_history, zipcode_features],
+    description="Features of the loan-default model",
+)

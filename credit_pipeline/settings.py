@@ -80,6 +80,36 @@ class Settings(BaseSettings):
     pg_system_user: str = "credit-pg"
     """Unprivileged OS user that runs the embedded Postgres when the CLI runs as root."""
 
+    # -- streaming ----------------------------------------------------------------------------
+
+    topic_prefix: str = ""
+    """Prepended to every topic name (`credit-history`, `zipcode-features`, `dead-letter`)."""
+
+    topic_partitions: int = Field(4, ge=1, le=1024)
+    """Partitions of the update topics when the pipeline creates them (= max useful workers)."""
+
+    consumer_group: str = "credit-stream-processor"
+    """Kafka consumer group (faust app id) shared by all stream-processor workers."""
+
+    batch_max_size: int = Field(1000, ge=1, le=100_000)
+    """Most events written to the stores in one micro-batch."""
+
+    batch_max_wait_ms: int = Field(20, ge=0, le=60_000)
+    """Longest an event waits for its micro-batch to fill before the batch is written."""
+
+    kafka_fetch_max_wait_ms: int = Field(10, ge=0, le=10_000)
+    """Broker-side wait of a fetch; low keeps freshness on brokers that wait the full time."""
+
+    max_future_seconds: int = Field(300, ge=0)
+    """Events stamped further than this ahead of the processor's clock are dead-lettered."""
+
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    """Port of the processor's Prometheus endpoint (0: off; workers on one host need distinct ports)."""
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.topic_prefix}dead-letter"
+
     @field_validator("postgres_schema", "postgres_db", "postgres_user")
     @classmethod
     def _sql_identifier(cls, value: str) -> str:

@@ -5,9 +5,11 @@ Column lists, SQL types, event fields: read here, never typed again elsewhere.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from feast import FeatureService, FeatureView, PushSource, ValueType
 from feast.types import Float64, Int64, String
@@ -35,6 +37,55 @@ class Column:
         return SQL_TYPE[self.kind]
 
 
+@dataclass(frozen=True)
+class EntityKey:
+    """An entity's join key with the format rules its Feast tags declare."""
+
+    name: str
+    kind: Kind
+    tags: dict[str, str]
+
+    @property
+    def sensitive(self) -> bool:
+        return self.tags.get("sensitive") == "true"
+
+    def mask(self, value: object) -> str:
+        """A form of `value` safe for logs and error messages."""
+        text = str(value)
+        if not self.sensitive:
+            return text
+        return "*" * max(len(text) - 2, 0) + text[-2:] if len(text) > 4 else "****"
+
+    def parse(self, value: Any) -> Any:
+        """The validated key, or ValueError whose message never shows a sensitive value."""
+        if self.kind == "string":
+            if not isinstance(value, str):
+                raise ValueError(f"{self.name} must be a string, got {type(value).__name__}")
+            pattern = self.tags.get("pattern")
+            if pattern and not re.fullmatch(pattern, value):
+                raise ValueError(
+                    f"{self.name} {self.mask(value)!r} does not match the format {pattern}"
+                )
+            if self.tags.get("starts_with_date") == "true":
+                _check_birth_date(value[:8])
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{self.name} must be an integer, got {type(value).__name__}")
+        lo, hi = self.tags.get("minimum"), self.tags.get("maximum")
+        if (lo is not None and value < int(lo)) or (hi is not None and value > int(hi)):
+            raise ValueError(f"{self.name} {value} is outside [{lo}, {hi}]")
+        return value
+
+
+def _check_birth_date(yyyymmdd: str) -> None:
+    try:
+        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
+        raise ValueError("dob_ssn does not start with a valid date (YYYYMMDD)") from None
+    if born.year < 1900:
+        raise ValueError("dob_ssn birth year is before 1900")
+
+
 def _kind(dtype: object) -> Kind:
     try:
         return _KIND_OF_DTYPE[dtype]  # type: ignore[index,return-value]
@@ -55,9 +106,12 @@ class ViewContract:
 
     @cached_property
     def entity(self) -> Column:
+        return Column(self.entity_key.name, self.entity_key.kind)
+
+    @cached_property
+    def entity_key(self) -> EntityKey:
         (entity_name,) = self.view.entities
-        entity = next(e for e in ENTITIES if e.name == entity_name)
-        return Column(entity.join_key, _KIND_OF_VALUE_TYPE[entity.value_type])  # type: ignore[arg-type]
+        return ENTITY_KEYS[entity_name]
 
     @cached_property
     def features(self) -> tuple[Column, ...]:
@@ -82,6 +136,10 @@ class ViewContract:
 
 
 ENTITIES = (defs.dob_ssn, defs.zipcode)
+ENTITY_KEYS: dict[str, EntityKey] = {
+    e.name: EntityKey(e.join_key, _KIND_OF_VALUE_TYPE[e.value_type], dict(e.tags))  # type: ignore[arg-type]
+    for e in ENTITIES
+}
 CREDIT_HISTORY = ViewContract(defs.credit_history, defs.credit_history_push)
 ZIPCODE_FEATURES = ViewContract(defs.zipcode_features, defs.zipcode_features_push)
 VIEWS: tuple[ViewContract, ...] = (CREDIT_HISTORY, ZIPCODE_FEATURES)

@@ -19,6 +19,8 @@ dob_ssn = Entity(
     join_keys=["dob_ssn"],
     value_type=ValueType.STRING,
     description="Date of birth (YYYYMMDD) and last four SSN digits, e.g. 19630621_4278",
+    # Validation of event keys and API input reads these (feature_repo.contract.EntityKey).
+    tags={"pattern": r"^[0-9]{8}_[0-9]{4}$", "starts_with_date": "true", "sensitive": "true"},
 )
 
 # A US zipcode (5 digits as an integer).
@@ -27,6 +29,7 @@ zipcode = Entity(
     join_keys=["zipcode"],
     value_type=ValueType.INT64,
     description="US zipcode as an integer",
+    tags={"minimum": "0", "maximum": "99999"},
 )
 
 # Offline history of credit reports: one row per report, appended by init and the processor.

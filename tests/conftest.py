@@ -1,0 +1,47 @@
+"""Shared fixtures: a clean environment, and one real local stack per test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from credit_pipeline.settings import Settings
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _no_env_leakage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's CREDIT_* variables must not change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith("CREDIT_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings of a real Tansu + Valkey + Postgres started once for the whole session."""
+    from credit_pipeline.stack import LocalStack
+
+    state_dir: Path = tmp_path_factory.mktemp("stack")
+    settings = Settings(
+        state_dir=state_dir,
+        kafka_port=free_port(),
+        redis_port=free_port(),
+        postgres_port=free_port(),
+    )
+    stack = LocalStack(settings)
+    stack.up()
+    try:
+        yield settings
+    finally:
+        stack.down()

@@ -1,0 +1,59 @@
+"""The three history tables as the tutorial names them, derived from `feature_repo.contract`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from credit_pipeline.errors import CreditPipelineError
+from feature_repo import contract
+from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, Column
+
+# The loan table's id and label, by position in the contract (it lists the id first and the
+# label last) so that no name is typed twice; checked below.
+LOAN_ID = contract.LOAN_COLUMNS[0].name
+LABEL = contract.LOAN_COLUMNS[-1].name
+TIMESTAMPS = (EVENT_TIMESTAMP, CREATED_TIMESTAMP)
+
+
+class HistoryDataError(CreditPipelineError):
+    """A history table does not have the columns, types or keys the pipeline needs."""
+
+    def __init__(self, source: str, column: str | None, problem: str) -> None:
+        self.source = source
+        self.column = column
+        self.problem = problem
+        where = f"{source}: column {column!r}" if column else source
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One history table: its `History` attribute, its parquet file, columns and unique key."""
+
+    name: str
+    file: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        """Every column in order: the contract's, then event and created timestamps."""
+        return [c.name for c in self.columns] + list(TIMESTAMPS)
+
+
+def _view_table(view: contract.ViewContract, name: str, file: str) -> TableSpec:
+    return TableSpec(name, file, view.row_columns, (view.entity.name, EVENT_TIMESTAMP))
+
+
+ZIPCODE_TABLE = _view_table(contract.ZIPCODE_FEATURES, "zipcodes", "zipcode_table.parquet")
+CREDIT_HISTORY_TABLE = _view_table(
+    contract.CREDIT_HISTORY, "credit_history", "credit_history.parquet"
+)
+LOAN_TABLE = TableSpec("loans", "loan_table.parquet", contract.LOAN_COLUMNS, (LOAN_ID,))
+TABLES: tuple[TableSpec, ...] = (ZIPCODE_TABLE, CREDIT_HISTORY_TABLE, LOAN_TABLE)
+
+# Fail at import, not deep inside a load, if the contract ever reorders the loan columns.
+if (LOAN_ID, LABEL) != ("loan_id", "loan_status"):
+    raise ImportError(
+        f"feature_repo.contract.LOAN_COLUMNS changed order: id {LOAN_ID}, label {LABEL}"
+    )

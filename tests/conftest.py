@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -28,13 +28,15 @@ def _no_env_leakage(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def stack_settings() -> Iterator[Settings]:
     """Settings of a real Tansu + Valkey + Postgres started once for the whole session."""
     from credit_pipeline.stack import LocalStack
+    from credit_pipeline.stack.sysuser import scratch_state_dir
 
-    state_dir: Path = tmp_path_factory.mktemp("stack")
+    # Not under pytest's tmp root: as root, Postgres runs as another user who cannot enter it.
+    base = scratch_state_dir("credit-test-stack-")
     settings = Settings(
-        state_dir=state_dir,
+        state_dir=base / "state",
         kafka_port=free_port(),
         redis_port=free_port(),
         postgres_port=free_port(),
@@ -45,3 +47,4 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         yield settings
     finally:
         stack.down()
+        shutil.rmtree(base, ignore_errors=True)

@@ -8,15 +8,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from pydantic import ValidationError
 
 from credit_pipeline.errors import CreditPipelineError
 from credit_pipeline.settings import Settings
 
+if TYPE_CHECKING:
+    from credit_pipeline.history import History
+
 log = logging.getLogger("credit_pipeline")
 
 
-def _add_history_source_args(parser: argparse.ArgumentParser) -> None:
+def add_history_source_args(parser: argparse.ArgumentParser) -> None:
+    """Options choosing the history (shared by `init` and `produce replay`)."""
     parser.add_argument(
         "--from-parquet",
         type=Path,
@@ -30,7 +36,8 @@ def _add_history_source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="seed of the generator (default 42)")
 
 
-def _history_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def history_from_args(args: argparse.Namespace) -> History:
+    """The history the source options name: the tutorial's parquet files or a synthetic one."""
     if args.from_parquet is not None:
         from credit_pipeline.history import load_tutorial_parquet
 
@@ -54,7 +61,7 @@ def _cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     with progress.step(
         f"reading history from {args.from_parquet}" if args.from_parquet else "generating synthetic history"
     ) as details:
-        history = _history_from_args(args)
+        history = history_from_args(args)
         details.append(
             f"{len(history.zipcodes):,} zipcode rows, {len(history.credit_history):,} "
             f"credit reports, {len(history.loans):,} loans"
@@ -72,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    # Each package registers its own subcommands; their heavy imports happen when they run.
     from credit_pipeline.stack.cli import add_stack_commands
+    from producers.cli import add_produce_commands
+    from stream_processor.cli import add_process_commands
 
     add_stack_commands(sub)
 
@@ -80,8 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         "init",
         help="start the local stack if needed, create tables, load history, apply Feast, materialize",
     )
-    _add_history_source_args(init)
+    add_history_source_args(init)
     init.set_defaults(func=_cmd_init)
+
+    add_produce_commands(sub)
+    add_process_commands(sub)
     return parser
 
 

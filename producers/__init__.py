@@ -1,1 +1,1 @@
-
+"""Producers: publish credit-history and zipcode update events to Kafka (confluent-kafka)."""

@@ -1,0 +1,95 @@
+"""One update for one entity: features not given keep the entity's current online value."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from credit_pipeline.events import UpdateEvent, new_event
+from credit_pipeline.settings import Settings
+from feature_repo.contract import VIEWS, Column, ViewContract
+from producers.errors import MissingFeaturesError, OnlineReadError
+
+log = logging.getLogger(__name__)
+
+
+def option_flag(name: str) -> str:
+    """The command-line flag of a contract name: `missed_payments_6m` -> `--missed-payments-6m`."""
+    return "--" + name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class FeatureOption:
+    """The `produce update` option of one feature of one view."""
+
+    view: ViewContract
+    column: Column
+
+    @property
+    def flag(self) -> str:
+        return option_flag(self.column.name)
+
+    @property
+    def dest(self) -> str:
+        return f"feature__{self.view.name}__{self.column.name}"
+
+
+def feature_options() -> list[FeatureOption]:
+    """One option per feature of every view, in contract order; flags must not collide."""
+    options = [FeatureOption(view, column) for view in VIEWS for column in view.features]
+    flags = [option_flag(v.entity.name) for v in VIEWS] + [o.flag for o in options]
+    clashes = sorted({f for f in flags if flags.count(f) > 1})
+    if clashes:
+        # Two views sharing a feature name would need view-qualified flags; fail loudly
+        # rather than let one option silently feed both.
+        raise ValueError(f"feature flags {clashes} belong to more than one view or entity")
+    return options
+
+
+def read_online_row(settings: Settings, view: ViewContract, key: Any) -> dict[str, Any] | None:
+    """The entity's current online features through Feast; None when it has none at all."""
+    masked = view.entity_key.mask(key)
+    try:
+        from feature_repo.store import open_store
+
+        store = open_store(settings)
+        result = store.get_online_features(
+            features=view.feature_refs(), entity_rows=[{view.entity.name: key}]
+        ).to_dict()
+    except Exception as exc:  # Feast, Redis and the SQL registry each raise their own types
+        # Library messages may quote the entity key: mask it before it reaches a terminal.
+        reason = f"{type(exc).__name__}: {exc}".replace(str(key), masked)
+        raise OnlineReadError(
+            f"cannot read the online value of {view.entity.name} {masked} ({reason}); "
+            "is the stack up and `credit-pipeline init` done? Or give every feature option."
+        ) from None
+    values = {c.name: _typed(c, result[c.name][0]) for c in view.features}
+    return None if all(v is None for v in values.values()) else values
+
+
+def _typed(column: Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if column.kind == "int64":
+        return int(value)
+    if column.kind == "float64":
+        return float(value)
+    return str(value)
+
+
+def build_update(
+    view: ViewContract, key: Any, given: Mapping[str, Any], online: Mapping[str, Any] | None
+) -> UpdateEvent:
+    """The full row: given features over the online ones; raises if a feature has neither."""
+    current = {k: v for k, v in (online or {}).items() if v is not None}
+    missing = [c for c in view.features if c.name not in given and c.name not in current]
+    if missing:
+        flags = " ".join(f"{option_flag(c.name)} ..." for c in missing)
+        state = "has no online value yet" if not current else "lacks some online features"
+        raise MissingFeaturesError(
+            f"{view.entity.name} {view.entity_key.mask(key)} {state}: give {flags}"
+        )
+    row = {view.entity.name: key, **current, **given}
+    return new_event(view, row)  # validates the row against the contract

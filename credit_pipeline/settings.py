@@ -106,6 +106,33 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)
     """Port of the processor's Prometheus endpoint (0: off; workers on one host need distinct ports)."""
 
+    # -- model and scoring API ---------------------------------------------------------------
+
+    model_dir: Path | None = None
+    """Where versioned model artifacts are kept (default: <state_dir>/models)."""
+
+    model_version: str = "latest"
+    """Model version the scoring API serves: a version id or `latest`."""
+
+    decision_threshold: float = Field(0.5, gt=0, lt=1)
+    """`train` stores it in the artifact: reject a loan when P(default) >= this."""
+
+    api_host: str = "127.0.0.1"
+    """Address the scoring API binds to."""
+
+    api_port: int = Field(8000, ge=1, le=65535)
+    """Port of the scoring API."""
+
+    api_workers: int = Field(1, ge=1, le=64)
+    """Scoring API worker processes (about one per core)."""
+
+    online_timeout_ms: int = Field(250, ge=1)
+    """Longest the API waits for the online store before answering 503."""
+
+    @property
+    def model_path(self) -> Path:
+        return self.model_dir.resolve() if self.model_dir is not None else self.state_path / "models"
+
     @property
     def dead_letter_topic(self) -> str:
         return f"{self.topic_prefix}dead-letter"

@@ -1,0 +1,8 @@
+"""`faust -A stream_processor.app worker -l info`: the app built from the CREDIT_* environment."""
+
+from __future__ import annotations
+
+from credit_pipeline.settings import Settings
+from stream_processor.faust_app import build_app
+
+app = build_app(Settings())

@@ -1,0 +1,160 @@
+"""The faust wiring: an app whose one agent moves micro-batches from Kafka into the stores."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, cast
+
+import faust
+from faust.transport.consumer import Consumer
+from faust.types import TP, ConsumerT, EventT, TransportT
+
+from credit_pipeline.events import topic_name
+from credit_pipeline.settings import Settings
+from feature_repo.contract import VIEWS
+from stream_processor import kafka
+from stream_processor.errors import StreamProcessorError
+from stream_processor.overlap import BatchWriterTask
+from stream_processor.runtime import WorkerRuntime, source_record
+
+log = logging.getLogger(__name__)
+
+# faust's default; a test or an operator may lengthen it (`process --commit-interval`).
+DEFAULT_COMMIT_INTERVAL_SECONDS = 2.8
+# How long shutdown or a rebalance waits for the batch in flight (a store may be down).
+SHUTDOWN_GRACE_SECONDS = 15.0
+SUMMARY_INTERVAL_SECONDS = 10.0
+
+
+class CreditStreamApp(faust.App):
+    """faust.App with the corrected aiokafka transport and a bounded wait for the open batch."""
+
+    # faust's own logger, not this module's: its service chatter stays at the "faust" level.
+    logger = logging.getLogger("faust.app.credit")
+    fetch_max_wait_ms: int = 500
+    shutdown_grace_seconds: float = SHUTDOWN_GRACE_SECONDS
+    runtime: WorkerRuntime
+
+    async def on_stop(self) -> None:
+        log.info("stopping: finishing the batch in flight, then committing its offsets")
+        await super().on_stop()  # faust waits for every fetched event to be acked, commits
+        line = self.runtime.metrics.summary()
+        log.info("stopped%s", f"; since the last summary: {line}" if line else "")
+
+    def _create_directories(self) -> None:
+        # faust creates only the last level of its data dir; the state dir may not exist yet.
+        self.conf.datadir.mkdir(parents=True, exist_ok=True)
+        super()._create_directories()
+
+    def _new_transport(self) -> TransportT:
+        return kafka.Transport(self.conf.broker_consumer, self)
+
+    async def _consumer_wait_empty(self, consumer: ConsumerT, logger: Any) -> None:
+        # faust waits for every fetched event to be acked, i.e. for the batch in flight to be
+        # written and acked, then commits. During a store outage that wait is bounded: the
+        # batch stays uncommitted and is redelivered to whoever owns the partition next.
+        try:
+            await asyncio.wait_for(
+                super()._consumer_wait_empty(consumer, logger), self.shutdown_grace_seconds
+            )
+        except TimeoutError:
+            log.warning(
+                "batch in flight not written within %.0f s; its events stay uncommitted and "
+                "will be redelivered",
+                self.shutdown_grace_seconds,
+            )
+            await cast(Consumer, consumer).commit_and_end_transactions()
+
+
+def build_app(settings: Settings, *, commit_interval: float | None = None) -> CreditStreamApp:
+    """The stream processor as a faust app (id = consumer group) for `settings`."""
+    app = CreditStreamApp(
+        settings.consumer_group,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        autodiscover=False,
+        # Tansu dies on exactly_once (no idempotent producer); writes are idempotent instead.
+        processing_guarantee="at_least_once",
+        # Group joins wait half the session timeout on Tansu: keep it short.
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=commit_interval or DEFAULT_COMMIT_INTERVAL_SECONDS,
+        consumer_auto_offset_reset="earliest",
+        # No web server (it would bind 0.0.0.0:6066); metrics have their own port.
+        web_enabled=False,
+        # No tables, no leader topic: nothing but the view topics and the dead-letter topic.
+        topic_disable_leader=True,
+        topic_partitions=settings.topic_partitions,
+        datadir=str(settings.state_path / "faust" / settings.consumer_group),
+    )
+    app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
+
+    source = app.topic(
+        *(topic_name(v, settings.topic_prefix) for v in VIEWS),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    dead_letter_topic = app.topic(
+        settings.dead_letter_topic,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+    runtime = WorkerRuntime(app, settings, dead_letter_topic)
+    app.runtime = runtime
+    # faust waits for `within` only when it is truthy; 0 would mean "wait for a full batch".
+    within = max(settings.batch_max_wait_ms, 1) / 1000
+
+    @app.agent(source, name="credit-stream-processor")
+    async def process(stream: faust.StreamT[bytes]) -> None:
+        try:
+            await consume(stream)
+        except asyncio.CancelledError:
+            raise
+        except StreamProcessorError as exc:
+            log.error("stream processor cannot run: %s", exc)
+            await app.crash(exc)
+        except Exception as exc:
+            # A bug, not an outage (those are retried): stop the worker rather than leave a
+            # live process that consumes nothing; its events stay uncommitted.
+            log.exception("stream processor failed; stopping the worker")
+            await app.crash(exc)
+
+    async def consume(stream: faust.StreamT[bytes]) -> None:
+        processor = await runtime.processor()
+
+        async def write(events: list[EventT[bytes]]) -> None:
+            await processor.process([source_record(e.message) for e in events])
+            # Acked only now that the batch is in both stores; faust commits acked offsets.
+            for event in events:
+                await stream.ack(event)
+
+        writer: BatchWriterTask[EventT[bytes]] = BatchWriterTask(write, settings.batch_max_size)
+        writer.start()
+        try:
+            # noack_take: faust never acks these events itself (take() acks a batch when the
+            # generator resumes or closes, even after an error).
+            batches = cast(faust.Stream[bytes], stream).noack_take(settings.batch_max_size, within)
+            async for events in batches:
+                # noack_take yields the events themselves (its annotation says values).
+                await writer.submit(cast(Sequence[EventT[bytes]], events))
+        finally:
+            writer.cancel()
+
+    @app.timer(SUMMARY_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def log_summary() -> None:
+        line = runtime.metrics.summary()
+        if line:
+            log.info("%s", line)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust stubs: any handler
+    async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        assigned: set[TP] = args[0] if args else kwargs.get("assigned", set())
+        parts = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        log.info("assigned %d partitions: %s", len(parts), ", ".join(parts) or "none")
+
+    return app

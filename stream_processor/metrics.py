@@ -1,0 +1,169 @@
+"""Prometheus metrics of one worker, and the one-line summary it logs every few seconds."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+# Freshness spans a local hop (a few ms) to a replayed backlog (minutes).
+FRESHNESS_BUCKETS_MS = (
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    60_000,
+    600_000,
+)
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000)
+WRITE_SECONDS_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+# Samples kept for the logged percentiles between two summaries.
+_WINDOW_LIMIT = 100_000
+
+
+def percentile(samples: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in [0, 100]); None for no samples."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    rank = math.ceil(q / 100 * len(ordered))
+    return ordered[max(0, min(len(ordered), rank) - 1)]
+
+
+@dataclass
+class _Window:
+    """What happened since the last summary line."""
+
+    started: float
+    events: int = 0
+    invalid: int = 0
+    dead_lettered: int = 0
+    freshness_ms: list[float] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+class ProcessorMetrics:
+    """Counters and histograms of the processor, in their own registry (one per worker)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._clock = clock
+        r = self.registry
+        self.events = Counter(
+            "credit_stream_events_processed",
+            "Valid events written to both stores",
+            ["view"],
+            registry=r,
+        )
+        self.invalid = Counter(
+            "credit_stream_events_invalid", "Events that broke the contract", ["view"], registry=r
+        )
+        self.dead_lettered = Counter(
+            "credit_stream_events_dead_lettered",
+            "Invalid events sent to the dead-letter topic",
+            ["view"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "credit_stream_batch_size",
+            "Records per micro-batch",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.write_seconds = Histogram(
+            "credit_stream_write_seconds",
+            "Duration of a successful batch write per store",
+            ["store"],
+            buckets=WRITE_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.freshness_ms = Histogram(
+            "credit_stream_freshness_ms",
+            "Event timestamp to value written online, milliseconds",
+            buckets=FRESHNESS_BUCKETS_MS,
+            registry=r,
+        )
+        self.store_up = Gauge(
+            "credit_stream_store_up",
+            "1 while the store accepts writes, 0 during an outage",
+            ["store"],
+            registry=r,
+        )
+        self._window = _Window(started=clock())
+
+    def serve(self, port: int) -> None:
+        """Expose the registry as Prometheus text on `port` (0: do nothing)."""
+        if port:
+            start_http_server(port, registry=self.registry)
+            log.info("metrics on http://0.0.0.0:%d/metrics", port)
+
+    def store_state(self, store: str) -> Callable[[bool], None]:
+        """A callback setting the store's up/down gauge (for OutageTracker)."""
+        gauge = self.store_up.labels(store=store)
+        gauge.set(1)
+        return lambda up: gauge.set(1 if up else 0)
+
+    # -- observations ----------------------------------------------------------------------
+
+    def observe_batch(self, size: int) -> None:
+        self.batch_size.observe(size)
+        self._window.batch_sizes.append(size)
+        del self._window.batch_sizes[:-_WINDOW_LIMIT]
+
+    def observe_events(self, view: str, count: int) -> None:
+        self.events.labels(view=view).inc(count)
+        self._window.events += count
+
+    def observe_invalid(self, view: str | None) -> None:
+        self.invalid.labels(view=view or "unknown").inc()
+        self._window.invalid += 1
+
+    def observe_dead_lettered(self, view: str | None) -> None:
+        self.dead_lettered.labels(view=view or "unknown").inc()
+        self._window.dead_lettered += 1
+
+    def observe_write(self, store: str, seconds: float) -> None:
+        self.write_seconds.labels(store=store).observe(seconds)
+
+    def observe_freshness(self, values_ms: Sequence[float]) -> None:
+        for value in values_ms:
+            self.freshness_ms.observe(value)
+        window = self._window.freshness_ms
+        window.extend(values_ms)
+        del window[:-_WINDOW_LIMIT]
+
+    # -- summary ---------------------------------------------------------------------------
+
+    def summary(self) -> str | None:
+        """One line about the interval since the previous call; None when nothing happened."""
+        now = self._clock()
+        w, self._window = self._window, _Window(started=now)
+        if not (w.events or w.invalid or w.batch_sizes):
+            return None
+        rate = w.events / max(now - w.started, 1e-9)
+        p50, p99 = percentile(w.freshness_ms, 50), percentile(w.freshness_ms, 99)
+        batch = percentile(w.batch_sizes, 50)
+        fresh = "n/a" if p50 is None or p99 is None else f"p50 {p50:.0f} ms / p99 {p99:.0f} ms"
+        return (
+            f"{w.events} events ({rate:.0f}/s), invalid {w.invalid}, dead-lettered "
+            f"{w.dead_lettered}, freshness {fresh}, batch p50 {batch or 0:.0f}"
+        )

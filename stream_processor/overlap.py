@@ -1,0 +1,69 @@
+"""Write one batch while the next one fills: the next batch grows until the writer is free."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class BatchWriterTask(Generic[T]):
+    """Writes submitted items in submission order, one batch at a time, in a background task.
+
+    While a batch is being written, submitted items collect in one pending batch of at most
+    `max_size` items, written as soon as the writer is free: slow stores get bigger batches
+    (cheaper per item), fast ones small batches (fresher values). Writes never overlap, so
+    per-partition order (and so the order of acks and commits) is the consumption order.
+    """
+
+    def __init__(self, write: Callable[[list[T]], Awaitable[None]], max_size: int) -> None:
+        self._write = write
+        self._max_size = max_size
+        self._pending: list[T] = []
+        self._writing = False
+        self._changed = asyncio.Event()  # set when pending grows or the writer takes it
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="batch-writer")
+
+    async def _run(self) -> None:
+        while True:
+            while not self._pending:
+                self._changed.clear()
+                await self._changed.wait()
+            batch, self._pending = self._pending, []
+            self._writing = True
+            self._changed.set()  # room for submitters
+            try:
+                await self._write(batch)
+            finally:
+                self._writing = False
+
+    async def _wait_change(self) -> None:
+        """Wait for the writer to take or finish something; re-raise if it died."""
+        assert self._task is not None, "start() first"
+        self._changed.clear()
+        change = asyncio.ensure_future(self._changed.wait())
+        done, _ = await asyncio.wait({change, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            change.cancel()
+            self._task.result()  # a bug in the writer: surface it, never swallow it
+            raise RuntimeError("batch writer stopped")
+
+    async def submit(self, items: Sequence[T]) -> None:
+        """Add `items` to the pending batch; waits while that would exceed `max_size`."""
+        while self._pending and len(self._pending) + len(items) > self._max_size:
+            await self._wait_change()
+        self._pending.extend(items)
+        self._changed.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self._pending and not self._writing
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()

@@ -1,0 +1,114 @@
+"""Validation and routing of one consumed Kafka record: a valid update event or a dead letter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+
+from credit_pipeline.events import InvalidEvent, UpdateEvent, parse_event, topic_name
+from feature_repo.contract import VIEWS, ViewContract
+
+HEADER_PREFIX = "x-dead-letter-"
+HEADER_REASON = HEADER_PREFIX + "reason"
+HEADER_TOPIC = HEADER_PREFIX + "topic"
+HEADER_PARTITION = HEADER_PREFIX + "partition"
+HEADER_OFFSET = HEADER_PREFIX + "offset"
+HEADER_TIMESTAMP = HEADER_PREFIX + "timestamp"
+HEADER_VIEW = HEADER_PREFIX + "view"
+# The same facts as one JSON document, for tools that read a single header.
+HEADER_JSON = HEADER_PREFIX + "json"
+# Reasons are short by construction; the cap keeps a hostile value from bloating headers.
+MAX_REASON_LENGTH = 500
+
+Header = tuple[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record as the broker delivered it: position, raw key and value, headers."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[Header, ...] = ()
+    timestamp_ms: int | None = None
+
+    @property
+    def position(self) -> str:
+        """`topic[partition]@offset`, the form logs use to point at a record."""
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that broke the contract, with the (masked) reason."""
+
+    record: SourceRecord
+    reason: str
+    view: str | None = None
+
+    def headers(self) -> list[Header]:
+        """The original headers followed by where the record came from and why it failed."""
+        rec = self.record
+        facts: dict[str, str] = {
+            HEADER_REASON: self.reason,
+            HEADER_TOPIC: rec.topic,
+            HEADER_PARTITION: str(rec.partition),
+            HEADER_OFFSET: str(rec.offset),
+        }
+        if rec.timestamp_ms is not None:
+            facts[HEADER_TIMESTAMP] = str(rec.timestamp_ms)
+        if self.view is not None:
+            facts[HEADER_VIEW] = self.view
+        document = {
+            "reason": self.reason,
+            "topic": rec.topic,
+            "partition": rec.partition,
+            "offset": rec.offset,
+            "timestamp_ms": rec.timestamp_ms,
+            "view": self.view,
+        }
+        own = [(name, value.encode()) for name, value in facts.items()]
+        own.append((HEADER_JSON, json.dumps(document, separators=(",", ":")).encode()))
+        # A record dead-lettered twice keeps only the newest x-dead-letter-* facts.
+        kept = [(k, v) for k, v in rec.headers if not k.startswith(HEADER_PREFIX)]
+        return kept + own
+
+
+Routed = UpdateEvent | DeadLetter
+
+
+@dataclass(frozen=True)
+class EventRouter:
+    """Maps a record of a view topic to its validated event, or to a dead letter."""
+
+    topic_prefix: str = ""
+    max_future: timedelta = timedelta(minutes=5)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    views: Sequence[ViewContract] = VIEWS
+
+    @cached_property
+    def topics(self) -> dict[str, ViewContract]:
+        return {topic_name(v, self.topic_prefix): v for v in self.views}
+
+    def route(self, record: SourceRecord, *, now: datetime | None = None) -> Routed:
+        """Validate `record` against the contract of its topic's view."""
+        view = self.topics.get(record.topic)
+        if view is None:
+            return DeadLetter(record, f"topic {record.topic!r} carries no feature view")
+        try:
+            return parse_event(
+                view, record.value, now=now or self.clock(), max_future=self.max_future
+            )
+        except InvalidEvent as exc:
+            return DeadLetter(record, str(exc)[:MAX_REASON_LENGTH], view.name)
+
+    def route_all(self, records: Sequence[SourceRecord]) -> list[tuple[SourceRecord, Routed]]:
+        """Route a batch against one clock reading (one `now` per batch is enough)."""
+        now = self.clock()
+        return [(r, self.route(r, now=now)) for r in records]

@@ -1,0 +1,123 @@
+"""Long-lived resources of one worker, built once when its agent starts."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from datetime import timedelta
+from typing import Any
+
+import faust
+
+from credit_pipeline.offline_store import PostgresOfflineWriter
+from credit_pipeline.settings import Settings
+from stream_processor.dead_letters import FaustDeadLetterSink
+from stream_processor.errors import FeatureViewNotRegistered, StreamProcessorError
+from stream_processor.metrics import ProcessorMetrics
+from stream_processor.pipeline import BatchProcessor
+from stream_processor.records import EventRouter, SourceRecord
+from stream_processor.retry import OutageTracker, retry_until_done
+from stream_processor.writers import OFFLINE_TRANSIENT, FeastOnlineWriter, PostgresBatchWriter
+
+log = logging.getLogger(__name__)
+
+
+def source_record(message: Any) -> SourceRecord:
+    """A faust ConsumerMessage as the pure handlers see it (raw bytes, position, headers)."""
+    timestamp = message.timestamp
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple(message.headers or ()),
+        timestamp_ms=int(timestamp * 1000) if timestamp else None,
+    )
+
+
+class WorkerRuntime:
+    """Metrics, Feast store, Postgres writer and dead-letter sink of one worker process."""
+
+    def __init__(self, app: faust.App, settings: Settings, dead_letter_topic: faust.TopicT) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = ProcessorMetrics()
+        self._dead_letter_topic = dead_letter_topic
+        self._online: FeastOnlineWriter | None = None
+        self._processor: BatchProcessor | None = None
+
+    def preflight(self) -> None:
+        """Open the stores before faust starts, so a configuration error ends the command
+        with its message instead of crashing the agent (`process` calls this)."""
+        asyncio.run(self._open_stores())
+
+    async def processor(self) -> BatchProcessor:
+        """The batch processor, built on first use (the agent's start)."""
+        if self._processor is None:
+            self._processor = await self._build()
+        return self._processor
+
+    def _prepare_stores(self) -> FeastOnlineWriter:
+        # The tables are created if missing so a worker can start before `init`; the feature
+        # views, though, must be registered (they define what the online store holds).
+        with PostgresOfflineWriter(self.settings) as writer:
+            writer.create_tables()
+        return FeastOnlineWriter.open(self.settings)
+
+    async def _open_stores(self) -> FeastOnlineWriter:
+        if self._online is None:
+            # The Feast registry lives in Postgres: wait for it as batches wait for the stores.
+            tracker = OutageTracker(
+                "feature registry / offline store",
+                self.settings.postgres_url_masked,
+                OFFLINE_TRANSIENT,
+            )
+            self._online = await retry_until_done(
+                lambda: asyncio.to_thread(self._prepare_stores),
+                tracker,
+                fatal=(FeatureViewNotRegistered,),
+            )
+        return self._online
+
+    def _serve_metrics(self) -> None:
+        try:
+            self.metrics.serve(self.settings.metrics_port)
+        except OSError as exc:
+            raise StreamProcessorError(
+                f"cannot serve metrics on port {self.settings.metrics_port} ({exc.strerror}): "
+                "set CREDIT_METRICS_PORT to a free port, or 0 for no metrics endpoint"
+            ) from exc
+
+    async def _build(self) -> BatchProcessor:
+        settings = self.settings
+        self._serve_metrics()
+        online = await self._open_stores()
+        await self._dead_letter_topic.maybe_declare()
+        processor = BatchProcessor(
+            router=EventRouter(
+                settings.topic_prefix, timedelta(seconds=settings.max_future_seconds)
+            ),
+            online=online,
+            offline=PostgresBatchWriter(settings),
+            dead_letters=FaustDeadLetterSink(
+                self.app, settings.dead_letter_topic, settings.kafka_bootstrap_servers
+            ),
+            metrics=self.metrics,
+        )
+        # Feast, faust and pandas leave ~10^5 long-lived objects that every full collection
+        # would walk again; frozen, the per-event garbage of a batch is cheap to collect
+        # (the online-row build alone ran 2-3x faster).
+        gc.freeze()
+        log.info(
+            "stream processor ready: topics %s -> online %s, offline %s (group %s, batches of "
+            "at most %d events / %d ms)",
+            ", ".join(sorted(processor.router.topics)),
+            online.address,
+            settings.postgres_url_masked,
+            settings.consumer_group,
+            settings.batch_max_size,
+            settings.batch_max_wait_ms,
+        )
+        return processor

@@ -1,0 +1,152 @@
+"""The two stores a batch goes to: Feast's online write path (Redis) and the Postgres tables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+import psycopg2
+import redis.exceptions
+
+from credit_pipeline.events import UpdateEvent
+from credit_pipeline.offline_store import OfflineStoreError, PostgresOfflineWriter
+from credit_pipeline.settings import Settings
+from feature_repo.contract import VIEWS, ViewContract
+from stream_processor.batching import offline_rows
+from stream_processor.errors import FeatureViewNotRegistered
+from stream_processor.online_rows import online_rows
+
+if TYPE_CHECKING:
+    from feast import FeatureStore, FeatureView
+
+# A store that neither answers nor refuses (a hung host) must not hold the batch forever.
+WRITE_TIMEOUT_SECONDS = 30.0
+
+ONLINE_TRANSIENT: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    TimeoutError,
+    OSError,
+)
+OFFLINE_TRANSIENT: tuple[type[BaseException], ...] = (
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    OfflineStoreError,
+    TimeoutError,
+)
+
+
+class OnlineWriter(Protocol):
+    """Writes the newest values of entities online."""
+
+    address: str
+
+    async def write(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None: ...
+
+
+class OfflineWriter(Protocol):
+    """Appends every event of a batch offline; returns the rows that were new."""
+
+    address: str
+
+    async def write(
+        self, groups: Mapping[str, Sequence[UpdateEvent]], created: datetime
+    ) -> int: ...
+
+
+def push_targets(store: FeatureStore, view: ViewContract) -> list[FeatureView]:
+    """The registered feature views fed by the view's push source (what `store.push` writes)."""
+    push_name = view.push_source.name
+    targets = [
+        fv
+        for fv in store.list_feature_views(allow_cache=True)
+        if fv.stream_source is not None and fv.stream_source.name == push_name
+    ]
+    if not targets:
+        raise FeatureViewNotRegistered(
+            f"push source {push_name!r} feeds no feature view in the Feast registry of project "
+            f"{store.project!r}; run `credit-pipeline init` to apply the feature repository"
+        )
+    for fv in targets:
+        missing = {f.name for f in fv.features} - set(view.feature_names)
+        if missing:
+            raise FeatureViewNotRegistered(
+                f"registered feature view {fv.name!r} has features {sorted(missing)} that "
+                f"{view.name!r} events do not carry; re-apply the feature repository"
+            )
+    return targets
+
+
+class FeastOnlineWriter:
+    """Writes through Feast's own online write path with feature views resolved once.
+
+    `store.push` lists and deserializes every feature view of the registry per call and
+    converts pandas -> arrow -> protobuf; this writer resolves the push targets at start-up and
+    hands protobuf rows straight to the provider. The stored bytes are the ones `store.push`
+    writes, and Feast's Redis writer still skips a row that is not newer than the stored one.
+    """
+
+    def __init__(
+        self, store: FeatureStore, address: str, views: Sequence[ViewContract] = VIEWS
+    ) -> None:
+        self.address = address
+        self._config = store.config
+        self._provider = store._get_provider()
+        self._targets = {v.name: push_targets(store, v) for v in views}
+
+    @classmethod
+    def open(cls, settings: Settings) -> FeastOnlineWriter:
+        from feature_repo.store import open_store
+
+        return cls(open_store(settings), f"{settings.redis_host}:{settings.redis_port}")
+
+    async def write(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None:
+        rows = online_rows(view, events)
+        for target in self._targets[view.name]:
+            await asyncio.wait_for(
+                self._provider.online_write_batch_async(self._config, target, rows, None),
+                WRITE_TIMEOUT_SECONDS,
+            )
+
+    def write_sync(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None:
+        """The same write, blocking (benchmarks and scripts)."""
+        rows = online_rows(view, events)
+        for target in self._targets[view.name]:
+            self._provider.online_write_batch(self._config, target, rows, None)
+
+
+class PostgresBatchWriter:
+    """Appends batches with `PostgresOfflineWriter` from a worker thread (psycopg2 blocks)."""
+
+    def __init__(self, settings: Settings, views: Sequence[ViewContract] = VIEWS) -> None:
+        self.address = settings.postgres_url_masked
+        self._writer = PostgresOfflineWriter(settings)
+        self._views = {v.name: v for v in views}
+
+    def _write_blocking(
+        self, groups: Mapping[str, Sequence[UpdateEvent]], created: datetime
+    ) -> int:
+        try:
+            inserted = 0
+            for name, events in groups.items():
+                view = self._views[name]
+                inserted += self._writer.append_rows(view, offline_rows(view, events, created))
+            return inserted
+        except psycopg2.InterfaceError as exc:
+            # psycopg2 reports a connection the server dropped as "connection already closed"
+            # (raised by the rollback), which hides the error that says why.
+            self._writer.close()
+            cause = exc.__context__ if exc.__context__ is not None else exc
+            raise OfflineStoreError(f"connection lost: {str(cause).strip()}") from exc
+        except Exception:
+            # The connection may be broken (server restarted): the next attempt opens a new one.
+            self._writer.close()
+            raise
+
+    async def write(self, groups: Mapping[str, Sequence[UpdateEvent]], created: datetime) -> int:
+        return await asyncio.to_thread(self._write_blocking, groups, created)
+
+    def close(self) -> None:
+        self._writer.close()

@@ -1,0 +1,413 @@
+"""Fixtures of the stream-processor tests: unique settings, event builders, and handles on
+Kafka, both stores and processor subprocesses (tests import nothing from here but fixtures)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client import values
+from prometheus_client.parser import text_string_to_metric_families
+
+from credit_pipeline.events import UpdateEvent, new_event, topic_name
+from credit_pipeline.settings import REPO_ROOT, Settings
+from feature_repo.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES, ViewContract
+from stream_processor.cli import settings_env
+
+
+@pytest.fixture(autouse=True)
+def _in_memory_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metric values in memory, per registry, as in a worker.
+
+    `import feast` switches prometheus_client to multiprocess mode (shared mmap values keyed by
+    metric name) when it is imported first; a worker imports prometheus_client before Feast
+    (stream_processor/__init__.py), a test session cannot promise that order.
+    """
+    monkeypatch.setattr(values, "ValueClass", values.MutexValue)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll `check` until it returns something truthy; fail the test naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+class EntityKeys:
+    """Entity keys never handed out before in this session (tests share the stores)."""
+
+    def __init__(self) -> None:
+        self._used: set[object] = set()
+        self._rng = random.Random()
+
+    def dob_ssn(self) -> str:
+        while True:
+            key = (
+                f"{self._rng.randint(1940, 2004)}{self._rng.randint(1, 12):02d}"
+                f"{self._rng.randint(1, 28):02d}_{self._rng.randint(0, 9999):04d}"
+            )
+            if key not in self._used:
+                self._used.add(key)
+                return key
+
+    def zipcode(self) -> int:
+        while True:
+            key = self._rng.randint(0, 99_999)
+            if key not in self._used:
+                self._used.add(key)
+                return key
+
+
+def credit_event(dob_ssn: str, due: int, at: datetime | None = None) -> UpdateEvent:
+    """A credit-history update whose every feature is `due` (easy to check)."""
+    row = {"dob_ssn": dob_ssn, **{c.name: due for c in CREDIT_HISTORY.features}}
+    return new_event(CREDIT_HISTORY, row, event_timestamp=at or datetime.now(UTC))
+
+
+def zipcode_event(zipcode: int, population: int, at: datetime | None = None) -> UpdateEvent:
+    row = {
+        "zipcode": zipcode,
+        "city": "Fort Worth",
+        "state": "TX",
+        "location_type": "PRIMARY",
+        "tax_returns_filed": 10,
+        "population": population,
+        "total_wages": 1000,
+    }
+    return new_event(ZIPCODE_FEATURES, row, event_timestamp=at or datetime.now(UTC))
+
+
+# -- Kafka -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Kafka:
+    """Topics, producing and reading back, independent of producers/."""
+
+    settings: Settings
+
+    @property
+    def _bootstrap(self) -> dict[str, str | int | float | bool]:
+        return {"bootstrap.servers": self.settings.kafka_bootstrap_servers}
+
+    def create_topics(self) -> None:
+        names = [topic_name(v, self.settings.topic_prefix) for v in VIEWS]
+        names.append(self.settings.dead_letter_topic)
+        admin = AdminClient(self._bootstrap)
+        new = [NewTopic(n, num_partitions=self.settings.topic_partitions) for n in names]
+        for future in admin.create_topics(new, operation_timeout=10).values():
+            future.result()
+        wait_until(
+            lambda: set(names) <= set(admin.list_topics(timeout=5).topics), 10, "topics to appear"
+        )
+
+    def publish(self, events: Sequence[UpdateEvent]) -> None:
+        self.send(
+            [(topic_name(e.view, self.settings.topic_prefix), e.key, e.encode()) for e in events]
+        )
+
+    def send(self, records: Sequence[tuple[str, bytes | None, bytes | None]]) -> None:
+        producer = Producer({**self._bootstrap, "linger.ms": 5, "acks": "all"})
+        for topic, key, value in records:
+            producer.produce(topic, value, key=key)
+            producer.poll(0)
+        assert producer.flush(30) == 0
+
+    def read_all(self, topic: str, count: int | None = None, timeout: float = 30) -> list[Any]:
+        """Messages of `topic` from the beginning: the first `count`, or all (until 2 s idle)."""
+        consumer = Consumer(
+            {
+                **self._bootstrap,
+                "group.id": f"reader-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 10,
+                "session.timeout.ms": 6000,
+            }
+        )
+        consumer.subscribe([topic])
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        try:
+            while time.monotonic() < deadline:
+                if count is not None and len(messages) >= count:
+                    break
+                if count is None and messages and time.monotonic() - last > 2:
+                    break
+                msg = consumer.poll(0.2)
+                if msg is not None and msg.error() is None:
+                    messages.append(msg)
+                    last = time.monotonic()
+        finally:
+            consumer.close()
+        return messages
+
+    def committed(self) -> dict[tuple[str, int], int]:
+        """Offsets the processor's group has committed, per (topic, partition)."""
+        admin = AdminClient(self._bootstrap)
+        request = [ConsumerGroupTopicPartitions(self.settings.consumer_group)]
+        (future,) = admin.list_consumer_group_offsets(request).values()
+        result = future.result()
+        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+
+
+# -- stores ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stores:
+    """Reads of what the processor wrote: Postgres rows and Feast online values."""
+
+    settings: Settings
+    feast: Any
+
+    def offline_rows(self, view: ViewContract, event_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows of `view`'s table with these event ids (duplicates would show twice)."""
+        table = f'"{self.settings.postgres_schema}"."{view.table}"'
+        with (
+            contextlib.closing(psycopg2.connect(**self.settings.postgres_connect_kwargs())) as conn,
+            conn.cursor() as cur,
+        ):
+            cur.execute(f"SELECT * FROM {table} WHERE event_id = ANY(%s)", (list(event_ids),))
+            names = [d.name for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def offline_ids(self, view: ViewContract, event_ids: Sequence[str]) -> list[str]:
+        return [r["event_id"] for r in self.offline_rows(view, event_ids)]
+
+    def online(self, view: ViewContract, keys: Sequence[Any]) -> dict[Any, dict[str, Any]]:
+        """Feature values per entity key, read through Feast (None when absent)."""
+        rows = [{view.entity.name: k} for k in keys]
+        result = self.feast.get_online_features(features=view.feature_refs(), entity_rows=rows)
+        data = result.to_dict(include_event_timestamps=True)
+        return {
+            key: {name: values[i] for name, values in data.items() if name != view.entity.name}
+            for i, key in enumerate(keys)
+        }
+
+    def online_due(self, keys: Sequence[str]) -> dict[str, int | None]:
+        """The credit_card_due online per dob_ssn (credit_event sets every feature to it)."""
+        return {k: v["credit_card_due"] for k, v in self.online(CREDIT_HISTORY, keys).items()}
+
+
+# -- the processor as a subprocess ---------------------------------------------------------------
+
+
+class ProcessorProcess:
+    """`python -m stream_processor` with the test's settings, its log in a file."""
+
+    def __init__(self, settings: Settings, log_path: Path, *args: str) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
+        env.update(settings_env(settings))
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream_processor", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        def seen() -> bool:
+            if self.proc.poll() is not None:
+                pytest.fail(f"processor exited ({self.proc.returncode}):\n{self.log[-3000:]}")
+            return text in self.log
+
+        wait_until(seen, timeout, f"{text!r} in the processor log")
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Until the worker has partitions (group joined) and its stores are open."""
+        self.wait_for_log("stream processor ready", timeout)
+        self.wait_for_log("assigned 8 partitions", timeout)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample from the worker's Prometheus endpoint (0 when absent)."""
+        return self.metric_at(self.settings.metrics_port, name, **labels)
+
+    def metric_at(self, port: int, name: str, **labels: str) -> float:
+        """A sample from the Prometheus endpoint on `port` (worker i of N: base port + i)."""
+        url = f"http://127.0.0.1:{port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return float(sample.value)
+        return 0.0
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"processor did not exit within {timeout} s:\n{self.log[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def processor_stack(stack_settings: Settings) -> Settings:
+    """The session stack with the offline tables and the Feast registry in place."""
+    from credit_pipeline.offline_store import PostgresOfflineWriter
+    from feature_repo.store import apply_definitions, open_store
+
+    with PostgresOfflineWriter(stack_settings) as writer:
+        writer.create_tables()
+    apply_definitions(open_store(stack_settings))
+    return stack_settings
+
+
+@pytest.fixture(scope="session")
+def feast_store(processor_stack: Settings) -> Any:
+    from feature_repo.store import open_store
+
+    return open_store(processor_stack)
+
+
+@pytest.fixture(scope="session")
+def entity_keys() -> EntityKeys:
+    return EntityKeys()
+
+
+def unique_settings(base: Settings, **changes: Any) -> Settings:
+    """Own topics, consumer group and metrics port: tests never see each other's events."""
+    tag = uuid.uuid4().hex[:10]
+    update = {
+        "topic_prefix": f"t{tag}-",
+        "consumer_group": f"g{tag}",
+        "metrics_port": free_port(),
+        **changes,
+    }
+    return base.model_copy(update=update)
+
+
+@dataclass
+class Harness:
+    """One test's world: unique settings and topics, Kafka, the stores, processor processes."""
+
+    settings: Settings
+    kafka: Kafka
+    stores: Stores
+    keys: EntityKeys
+    log_dir: Path
+    processes: list[ProcessorProcess] = field(default_factory=list)
+
+    credit = staticmethod(credit_event)
+    zipcode = staticmethod(zipcode_event)
+    wait_until = staticmethod(wait_until)
+
+    def start(self, *args: str, settings: Settings | None = None) -> ProcessorProcess:
+        """Start `python -m stream_processor *args` (killed at teardown if still running)."""
+        log_path = self.log_dir / f"processor-{len(self.processes)}.log"
+        process = ProcessorProcess(settings or self.settings, log_path, *args)
+        self.processes.append(process)
+        return process
+
+    def wait_offline(self, events: Sequence[UpdateEvent], timeout: float = 60) -> None:
+        """Until every event has its row in Postgres."""
+        by_view: dict[str, list[UpdateEvent]] = {}
+        for event in events:
+            by_view.setdefault(event.view.name, []).append(event)
+
+        def all_there() -> bool:
+            return all(
+                len(set(self.stores.offline_ids(group[0].view, [e.event_id for e in group])))
+                == len({e.event_id for e in group})
+                for group in by_view.values()
+            )
+
+        wait_until(all_there, timeout, f"{len(events)} events in the offline store")
+
+    def stop_service(self, name: str) -> None:
+        """Stop one server of the session stack ("redis", "postgres"); see `start_services`."""
+        from credit_pipeline.stack import LocalStack
+        from credit_pipeline.stack.process import read_pid_file, remove_pid_file, stop
+
+        stack = LocalStack(self.settings)
+        (service,) = [s for s in stack.services if s.name == name]
+        record = read_pid_file(stack.paths.pid_file(name))
+        assert record is not None, f"{name} of the session stack is not running"
+        stop(record.identity, service.stop_signal, 15)
+        remove_pid_file(stack.paths.pid_file(name))
+
+    def start_services(self) -> None:
+        """Start whatever server of the session stack is stopped (data kept on disk)."""
+        from credit_pipeline.stack import LocalStack
+
+        LocalStack(self.settings).up()
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+@pytest.fixture(scope="session")
+def harness_factory(
+    processor_stack: Settings, feast_store: Any, entity_keys: EntityKeys
+) -> Callable[..., Harness]:
+    """Build a Harness with its own topics (created here) in `log_dir`; the caller closes it."""
+
+    def make(log_dir: Path, **changes: Any) -> Harness:
+        settings = unique_settings(processor_stack, **changes)
+        kafka = Kafka(settings)
+        kafka.create_topics()
+        return Harness(settings, kafka, Stores(settings, feast_store), entity_keys, log_dir)
+
+    return make
+
+
+@pytest.fixture
+def harness(harness_factory: Callable[..., Harness], tmp_path: Path) -> Iterator[Harness]:
+    made = harness_factory(tmp_path)
+    yield made
+    made.close()

@@ -64,6 +64,11 @@ class WorkerRuntime:
         # views, though, must be registered (they define what the online store holds).
         with PostgresOfflineWriter(self.settings) as writer:
             writer.create_tables()
+        # Topics get the configured partitions and the broker's replication, rather than
+        # whatever faust would auto-create.
+        from producers.topics import ensure_topics
+
+        ensure_topics(self.settings)
         return FeastOnlineWriter.open(self.settings)
 
     async def _open_stores(self) -> FeastOnlineWriter:

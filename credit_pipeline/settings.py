@@ -181,6 +181,12 @@ class Settings(BaseSettings):
             "user": self.postgres_user,
             "password": self.postgres_password.get_secret_value(),
             "connect_timeout": 5,
+            # A Postgres that hangs instead of refusing must not hold a writer forever.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "options": "-c statement_timeout=120000",
         }
 
     def feast_env(self) -> dict[str, str]:

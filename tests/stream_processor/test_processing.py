@@ -157,3 +157,18 @@ def test_malformed_events_are_dead_lettered_and_the_valid_ones_around_them_arriv
     assert processor.log.count(f"invalid event at {topic}[") == len(malformed)
     assert secret not in processor.log
     assert secret.replace("_", "-") not in processor.log
+
+
+def test_events_from_the_project_producer_arrive(running: tuple[Any, Any]) -> None:
+    """The producers' own client settings (idempotence, lz4 batches) are readable by faust."""
+    from producers.producer import EventProducer
+
+    h, _ = running
+    at = datetime.now(UTC) - timedelta(seconds=5)
+    events = [h.credit(h.keys.dob_ssn(), 500 + i, at) for i in range(20)]
+    with EventProducer(h.settings) as producer:
+        for event in events:
+            producer.send(event)
+        report = producer.flush(30)
+    assert report.failed == 0 and report.delivered == len(events)
+    h.wait_offline(events)

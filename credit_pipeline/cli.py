@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each package registers its own subcommands; their heavy imports happen when they run.
     from credit_pipeline.stack.cli import add_stack_commands
+    from credit_pipeline.training.cli import add_train_commands
     from producers.cli import add_produce_commands
+    from scoring_api.cli import add_serve_commands
     from stream_processor.cli import add_process_commands
 
     add_stack_commands(sub)
@@ -95,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_produce_commands(sub)
     add_process_commands(sub)
+    add_train_commands(sub)
+    add_serve_commands(sub)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -27,14 +28,14 @@ def _no_env_leakage(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-@pytest.fixture(scope="session")
-def stack_settings() -> Iterator[Settings]:
-    """Settings of a real Tansu + Valkey + Postgres started once for the whole session."""
+@contextlib.contextmanager
+def _local_stack(name: str) -> Iterator[Settings]:
+    """A real Tansu + Valkey + Postgres on free ports, stopped and removed afterwards."""
     from credit_pipeline.stack import LocalStack
     from credit_pipeline.stack.sysuser import scratch_state_dir
 
     # Not under pytest's tmp root: as root, Postgres runs as another user who cannot enter it.
-    base = scratch_state_dir("credit-test-stack-")
+    base = scratch_state_dir(f"credit-test-{name}-")
     settings = Settings(
         state_dir=base / "state",
         kafka_port=free_port(),
@@ -48,3 +49,17 @@ def stack_settings() -> Iterator[Settings]:
     finally:
         stack.down()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> Iterator[Settings]:
+    """The stack shared by the whole session (tests use unique topics and entity keys)."""
+    with _local_stack("session") as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def private_stack_settings() -> Iterator[Settings]:
+    """A stack of the test module's own, for tests that assert exact store contents."""
+    with _local_stack("module") as settings:
+        yield settings

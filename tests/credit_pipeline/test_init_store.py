@@ -21,9 +21,10 @@ def history() -> History:
 
 
 @pytest.fixture(scope="module")
-def initialised(stack_settings: Settings, history: History) -> Settings:
-    run_init(stack_settings, history)
-    return stack_settings
+def initialised(private_stack_settings: Settings, history: History) -> Settings:
+    # A stack of its own: other modules load other histories into the shared one.
+    run_init(private_stack_settings, history)
+    return private_stack_settings
 
 
 def _counts(settings: Settings) -> dict[str, int]:

@@ -1,0 +1,86 @@
+"""`credit-pipeline train`: train on the offline store and save a new model version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from credit_pipeline.settings import Settings
+from credit_pipeline.training.metadata import DEFAULT_TEST_FRACTION
+
+_METRIC_ORDER = ("roc_auc", "accuracy", "approval_rate", "default_rate_approved")
+_MODEL_DIR_HELP = "artifact directory (default <state_dir>/models)"
+
+
+def add_train_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `train` (and `models`, which lists the saved versions)."""
+    train = subparsers.add_parser(
+        "train",
+        help="train the loan-default model on the offline store and save a new version",
+        description="Point-in-time join of the loan table with the scoring FeatureService, "
+        "fit on the earlier loans, evaluate on the latest ones, save a versioned artifact.",
+    )
+    train.add_argument("--model-dir", type=Path, help=_MODEL_DIR_HELP)
+    train.add_argument(
+        "--test-fraction",
+        type=float,
+        default=DEFAULT_TEST_FRACTION,
+        help=f"latest share of loans held out for evaluation (default {DEFAULT_TEST_FRACTION})",
+    )
+    train.add_argument(
+        "--threshold",
+        type=float,
+        help="reject when P(default) >= THRESHOLD; stored in the artifact "
+        "(default CREDIT_DECISION_THRESHOLD, 0.5)",
+    )
+    train.set_defaults(func=run_train)
+
+    models = subparsers.add_parser("models", help="list the saved model versions")
+    models.add_argument("--model-dir", type=Path, help=_MODEL_DIR_HELP)
+    models.set_defaults(func=run_models)
+
+
+def run_train(settings: Settings, args: argparse.Namespace) -> int:
+    from credit_pipeline.training.train import train_model
+
+    result = train_model(
+        settings,
+        model_dir=args.model_dir,
+        test_fraction=args.test_fraction,
+        threshold=args.threshold,
+    )
+    meta = result.metadata
+    out = sys.stdout
+    out.write(f"model {meta.version} saved to {result.path}\n")
+    out.write(
+        f"  {meta.rows:,} loans {meta.training_window.start:%Y-%m-%d} .. "
+        f"{meta.training_window.end:%Y-%m-%d}; train {meta.train.rows:,}, "
+        f"test {meta.test.rows:,} (from {meta.test.start:%Y-%m-%d %H:%M})\n"
+    )
+    out.write(f"  holdout, reject when P(default) >= {meta.decision_threshold}:\n")
+    out.write(f"  {'':15}" + "".join(f"{m:>22}" for m in _METRIC_ORDER) + "\n")
+    for name, values in meta.metrics.items():
+        cells = "".join(f"{_fmt(values.get(m)):>22}" for m in _METRIC_ORDER)
+        out.write(f"  {name:15}{cells}\n")
+    return 0
+
+
+def run_models(settings: Settings, args: argparse.Namespace) -> int:
+    from credit_pipeline.training.artifact import list_versions, read_metadata
+
+    model_dir = args.model_dir or settings.model_path
+    versions = list_versions(model_dir)
+    if not versions:
+        sys.stdout.write(f"no models in {model_dir}: run `credit-pipeline train`\n")
+        return 0
+    for version in versions:
+        meta = read_metadata(model_dir, version)
+        auc = meta.metrics["model"]["roc_auc"]
+        latest = "  (latest)" if version == versions[-1] else ""
+        sys.stdout.write(f"{version}  rows {meta.rows:>7,}  auc {_fmt(auc)}{latest}\n")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -1,0 +1,97 @@
+"""POST /v1/loan-decisions: one application in, approve or reject out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import Response
+
+from scoring_api.api.deps import RequestIdDep, ScorerDep
+from scoring_api.schemas import (
+    EXAMPLE_REQUEST,
+    ErrorResponse,
+    LoanApplication,
+    LoanDecision,
+    ViewFeatures,
+)
+from scoring_api.service.scoring import MIN_TRAINED_MISSING_RATE, Decision
+
+router = APIRouter(prefix="/v1", tags=["loans"])
+
+DESCRIPTION = f"""
+Reads the applicant's online features (by `dob_ssn` and `zipcode`) through Feast, builds the
+model's row from the same feature references the model was trained with, and decides:
+**rejected** when the probability of default is at least the model's decision threshold.
+
+**Missing features.** A feature view with no row for the key, or only a row older than the
+view's TTL, counts as missing (as in the point-in-time join of training). If at least
+{MIN_TRAINED_MISSING_RATE:.0%} of the training loans lacked that view, the loan is scored with
+those features missing and `features.<view>.status` plus `warnings` say so (e.g. an applicant
+with no credit report yet). Otherwise the answer is **422 `features_unavailable`** (e.g. an
+unknown zipcode, which training never saw).
+
+Errors share one shape: `{{"error": {{"code", "message", "request_id", "details"}}}}`. A
+`dob_ssn` is never echoed in clear. The request id is also in the `X-Request-ID` header.
+"""
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "`validation_error` (with field-level "
+          "details) or `features_unavailable` (a view the model cannot do without)"},
+    503: {"model": ErrorResponse, "description": "`online_store_unavailable`: retry after "
+          "the Retry-After seconds"},
+    500: {"model": ErrorResponse, "description": "`internal_error`; quote the request id"},
+}
+
+_EXAMPLES = {
+    "tutorial": {
+        "summary": "The tutorial's applicant (plausible age and employment length)",
+        "value": EXAMPLE_REQUEST,
+    },
+    "unknown rate": {
+        "summary": "Interest rate not known yet (null)",
+        "value": {**EXAMPLE_REQUEST, "loan_int_rate": None},
+    },
+}
+
+
+def decision_body(decision: Decision, rid: str) -> LoanDecision:
+    """The response body of a decision."""
+    now = decision.decided_at
+    return LoanDecision(
+        request_id=rid,
+        decision="approved" if decision.approved else "rejected",
+        probability_of_default=decision.p_default,
+        decision_threshold=decision.threshold,
+        model_version=decision.model_version,
+        features={
+            view: ViewFeatures(
+                status=reading.status,
+                event_timestamp=reading.event_timestamp,
+                age_seconds=(now - reading.event_timestamp).total_seconds()
+                if reading.event_timestamp
+                else None,
+                values=reading.values,
+            )
+            for view, reading in decision.readings.items()
+        },
+        warnings=decision.warnings,
+    )
+
+
+@router.post(
+    "/loan-decisions",
+    response_model=LoanDecision,
+    responses=_ERRORS,
+    summary="Decide on one loan application",
+    description=DESCRIPTION,
+)
+async def decide_loan(
+    application: Annotated[LoanApplication, Body(openapi_examples=_EXAMPLES)],
+    scorer: ScorerDep,
+    rid: RequestIdDep,
+) -> Response:
+    decision = await scorer.score(application.model_dump())
+    # Serialised here by pydantic (response_model documents it; FastAPI would validate the
+    # object a second time).
+    return Response(decision_body(decision, rid).model_dump_json(), media_type="application/json")

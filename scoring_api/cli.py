@@ -1,0 +1,71 @@
+"""`credit-pipeline serve`: the scoring API under uvicorn; registers `score` (score_cli) too."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from credit_pipeline.settings import Settings
+from scoring_api.score_cli import add_score_command
+
+WORKER_START_SECONDS = 60
+
+
+def add_serve_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `serve` and `score`."""
+    serve = subparsers.add_parser("serve", help="run the scoring API (uvicorn)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--model-version", help="version id to serve (default: latest)")
+    serve.add_argument("--model-dir", type=Path, help="artifact directory")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=run_serve)
+
+    add_score_command(subparsers)
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from credit_pipeline.training.artifact import resolve_version
+
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    workers = args.workers or settings.api_workers
+    model_dir = args.model_dir or settings.model_path
+    # Resolved once here, so every worker serves the same version even if a training run
+    # finishes while they start.
+    version = resolve_version(model_dir, args.model_version or settings.model_version)
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": args.access_log,
+                               "log_config": _log_config()}
+    if workers == 1:
+        from scoring_api.main import create_app
+
+        uvicorn.run(create_app(settings, model_dir=model_dir, model_version=version), **options)
+    else:
+        # Worker processes build their app from CREDIT_* variables (uvicorn needs an import
+        # string): hand them the resolved version and directory that way.
+        os.environ["CREDIT_MODEL_DIR"] = str(model_dir)
+        os.environ["CREDIT_MODEL_VERSION"] = version
+        # A worker answers uvicorn's health pings only after `import feast` (~5 s, longer on
+        # a busy machine); the default 5 s limit would restart it in a loop.
+        uvicorn.run("scoring_api.main:create_app", factory=True, workers=workers,
+                    timeout_worker_healthcheck=WORKER_START_SECONDS, **options)
+    return 0
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus our packages' INFO lines (worker processes get nothing else)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for package in ("scoring_api", "credit_pipeline"):
+        config["loggers"][package] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

@@ -1,0 +1,100 @@
+"""Fixtures of the API tests: a history in the session stack and a model trained on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import psycopg2
+import pytest
+
+from credit_pipeline.history import History, generate_history
+from credit_pipeline.init_store import run_init
+from credit_pipeline.settings import Settings
+from credit_pipeline.training.columns import LOAN_ID
+from credit_pipeline.training.train import TrainingResult, train_model
+from feature_repo.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_REQUEST_COLUMNS
+from scoring_api.main import create_app
+
+SEED = 202
+# Other modules load histories whose loan ids start at the same number; ours are moved away.
+LOAN_ID_OFFSET = 800_000_000
+
+
+@dataclass(frozen=True)
+class TrainedStack:
+    """The session stack with our history loaded and a model trained on it."""
+
+    settings: Settings
+    history: History
+    training: TrainingResult
+
+    @property
+    def model_dir(self) -> Path:
+        return self.training.path.parent
+
+    def latest_loan_application(self) -> dict[str, Any]:
+        """The request fields and keys of our most recent loan, as plain JSON values."""
+        loan = self.history.loans.sort_values(EVENT_TIMESTAMP).iloc[-1]
+        names = [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]
+        return {name: _plain(loan[name]) for name in names}
+
+    def offline_rows(self, table: str, key: str, value: object) -> pd.DataFrame:
+        """Rows of an offline table for one entity, oldest first."""
+        query = (
+            f'SELECT * FROM "{self.settings.postgres_schema}"."{table}" '
+            f'WHERE "{key}" = %s ORDER BY {EVENT_TIMESTAMP}, created_timestamp'
+        )
+        connect = self.settings.postgres_connect_kwargs()
+        with psycopg2.connect(**connect) as conn, conn.cursor() as cur:
+            cur.execute(query, (value,))
+            columns = [d.name for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as a Python value; NaN as None (JSON has no NaN)."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
+
+
+@pytest.fixture(scope="session")
+def trained_stack(
+    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> TrainedStack:
+    generated = generate_history(persons=3_000, zipcodes=500, seed=SEED)
+    loans = generated.loans.assign(**{LOAN_ID: generated.loans[LOAN_ID] + LOAN_ID_OFFSET})
+    history = History(generated.zipcodes, generated.credit_history, loans)
+    run_init(stack_settings, history)
+    training = train_model(stack_settings, model_dir=tmp_path_factory.mktemp("api-models"))
+    return TrainedStack(stack_settings, history, training)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """One asyncio loop for the session, so module-scoped async fixtures work."""
+    return "asyncio"
+
+
+ApiClient = Callable[[Settings, Path], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@asynccontextmanager
+async def _api_client(settings: Settings, model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run (model, store, Redis client), called over ASGI."""
+    app = create_app(settings, model_dir=model_dir)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+def api_client() -> ApiClient:
+    """`async with api_client(settings, model_dir) as client:` an app with its lifespan."""
+    return _api_client

@@ -1,0 +1,113 @@
+"""`credit-pipeline score`: options from the contract, in-process and over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from credit_pipeline.settings import Settings
+from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+from scoring_api.cli import add_serve_commands
+from scoring_api.main import create_app
+from scoring_api.score_cli import ScoreError, run_score
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_serve_commands(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def _argv(application: dict[str, Any]) -> list[str]:
+    argv = ["score"]
+    for name, value in application.items():
+        if value is not None:
+            argv += ["--" + name.replace("_", "-"), str(value)]
+    return argv
+
+
+def test_there_is_one_option_per_contract_field(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["score", "--help"])
+    shown = capsys.readouterr().out
+    for name in [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]:
+        assert "--" + name.replace("_", "-") in shown
+    assert "RENT,OWN,MORTGAGE,OTHER" in shown
+
+
+def test_missing_fields_are_named() -> None:
+    args = _parser().parse_args(["score", "--zipcode", "76104"])
+    with pytest.raises(ScoreError, match="--dob-ssn.*--sample"):
+        run_score(Settings(), args)
+
+
+@pytest.mark.integration
+def test_local_scoring_prints_the_decision(
+    trained_stack: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    application = trained_stack.latest_loan_application()
+    argv = [*_argv(application), "--local", "--model-dir", str(trained_stack.model_dir)]
+    assert run_score(trained_stack.settings, _parser().parse_args(argv)) == 0
+    out = capsys.readouterr().out
+    assert out.split()[0] in ("APPROVED", "REJECTED")
+    assert trained_stack.training.metadata.version in out
+    assert application["dob_ssn"] not in out
+
+
+@pytest.fixture
+def served(trained_stack: Any) -> Iterator[str]:
+    """The API on a real port (uvicorn in a thread), as `credit-pipeline serve` runs it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(trained_stack.settings, model_dir=trained_stack.model_dir)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.mark.integration
+def test_scoring_through_the_running_api(
+    trained_stack: Any, served: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    application = trained_stack.latest_loan_application()
+    args = _parser().parse_args([*_argv(application), "--url", served, "--json"])
+    assert run_score(trained_stack.settings, args) == 0
+    assert '"decision"' in capsys.readouterr().out
+
+    refused = _parser().parse_args([*_argv({**application, "person_age": 12}), "--url", served])
+    with pytest.raises(ScoreError, match=r"(?s)validation_error.*person_age") as caught:
+        run_score(trained_stack.settings, refused)
+    assert application["dob_ssn"] not in str(caught.value)
+
+
+def test_an_api_that_is_not_running_is_reported(unused_port_url: str) -> None:
+    application = {"dob_ssn": "19630621_4278", "zipcode": 76104, "person_age": 63,
+                   "person_income": 59000, "person_home_ownership": "RENT",
+                   "loan_intent": "PERSONAL", "loan_amnt": 35000}
+    args = _parser().parse_args([*_argv(application), "--url", unused_port_url])
+    with pytest.raises(ScoreError, match="credit-pipeline serve"):
+        run_score(Settings(), args)
+
+
+@pytest.fixture
+def unused_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"

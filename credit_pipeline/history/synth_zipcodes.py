@@ -22,6 +22,7 @@ from feature_repo.contract import ZIPCODE_FEATURES
 
 # Real zipcodes run from 00501 to 99950; as integers the leading zeros go, as in the tutorial.
 ZIP_LOW, ZIP_HIGH = 1_001, 99_950
+TUTORIAL_ZIPCODE = 76104  # Fort Worth, TX: the zipcode of the tutorial's loan request
 
 # States by the first digit of the zipcode (the postal regions), so neighbours share a state.
 STATES_BY_REGION = (
@@ -125,7 +126,11 @@ class ZipcodeDraw:
 
 def synth_zipcodes(rng: np.random.Generator, count: int, window: Window) -> ZipcodeDraw:
     """Unique zipcodes, their place names and yearly statistics."""
-    codes = np.sort(rng.choice(np.arange(ZIP_LOW, ZIP_HIGH + 1), size=count, replace=False))
+    codes = rng.choice(np.arange(ZIP_LOW, ZIP_HIGH + 1), size=count, replace=False)
+    if TUTORIAL_ZIPCODE not in codes:
+        # The tutorial's example applicant lives here; keeping it makes the docs' example work.
+        codes[0] = TUTORIAL_ZIPCODE
+    codes = np.sort(codes)
     state_index = _state_index(codes)
     state = np.asarray(ALL_STATES, dtype=object)[state_index]
     city = _city_names(codes)

@@ -170,3 +170,13 @@ def test_default_size_generates_in_seconds() -> None:
     assert history.zipcodes[ZIPCODE].nunique() == 20_000
     assert 90_000 < len(history.credit_history) < 150_000
     assert np.isfinite(elapsed) and elapsed < 30
+
+
+def test_the_tutorial_applicant_is_in_every_generated_history() -> None:
+    """The docs' example request (dob_ssn 19630621_4278, zipcode 76104) has features."""
+    history = generate_history(persons=200, zipcodes=50, seed=3)
+    reports = history.credit_history[history.credit_history["dob_ssn"] == "19630621_4278"]
+    assert len(reports) >= 1
+    assert (history.zipcodes["zipcode"] == 76104).any()
+    loans = history.loans[history.loans["dob_ssn"] == "19630621_4278"]
+    assert set(loans["zipcode"]) <= {76104}

@@ -3,7 +3,7 @@
 Layout: `main` (app factory + lifespan), `api/deps.py`, `api/routes/{loans,health}.py`,
 `core/{config,errors,request_id}.py`, `schemas` (bodies; the request derived from the Feast
 contract), `service/` (Feast store, online feature reader, served model, scorer, runtime),
-`cli` (`serve`, `score`). Usage, the curl example and the error shape: scoring_api/README.md.
+`cli` (`serve`, `score`). Usage, the curl example and the error shape: docs/api.md.
 
     curl -s -X POST http://127.0.0.1:8000/v1/loan-decisions \\
       -H 'Content-Type: application/json' \\

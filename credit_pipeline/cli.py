@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -34,6 +35,21 @@ def add_history_source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zipcodes", type=int, default=20_000, help="synthetic zipcodes (default 20000)")
     parser.add_argument("--loans", type=int, default=None, help="synthetic loans (default: one per person)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the generator (default 42)")
+    parser.add_argument(
+        "--end",
+        type=_utc_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="last day of the synthetic history (default: today, UTC); the same seed and end "
+        "always give the same history",
+    )
+
+
+def _utc_date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-01") from None
 
 
 def history_from_args(args: argparse.Namespace) -> History:
@@ -45,7 +61,7 @@ def history_from_args(args: argparse.Namespace) -> History:
     from credit_pipeline.history import generate_history
 
     return generate_history(
-        persons=args.persons, zipcodes=args.zipcodes, loans=args.loans, seed=args.seed
+        persons=args.persons, zipcodes=args.zipcodes, loans=args.loans, seed=args.seed, end=args.end
     )
 
 
@@ -80,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Each package registers its own subcommands; their heavy imports happen when they run.
+    from credit_pipeline.live.cli import add_watch_commands
     from credit_pipeline.stack.cli import add_stack_commands
     from credit_pipeline.training.cli import add_train_commands
     from producers.cli import add_produce_commands
@@ -99,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_process_commands(sub)
     add_train_commands(sub)
     add_serve_commands(sub)
+    add_watch_commands(sub)
     return parser
 
 

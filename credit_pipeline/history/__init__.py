@@ -4,7 +4,7 @@ Either generated (`generate_history`) or read from the Feast credit-scoring tuto
 files (`load_tutorial_parquet`); both are checked by `validate_history`.
 """
 
-from credit_pipeline.history.generate import DEFAULT_END, generate_history
+from credit_pipeline.history.generate import default_end, generate_history
 from credit_pipeline.history.model import History
 from credit_pipeline.history.schema import (
     CREDIT_HISTORY_TABLE,
@@ -19,7 +19,7 @@ from credit_pipeline.history.validate import validate_history, validate_table
 
 __all__ = [
     "CREDIT_HISTORY_TABLE",
-    "DEFAULT_END",
+    "default_end",
     "LOAN_TABLE",
     "TABLES",
     "ZIPCODE_TABLE",

@@ -19,8 +19,13 @@ from credit_pipeline.history.validate import validate_history
 
 log = logging.getLogger(__name__)
 
-# Fixed, so that the same arguments give the same tables on any day.
-DEFAULT_END = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def default_end() -> datetime:
+    """Midnight UTC today: the history reaches up to now, so its latest values are fresh
+    enough for the views' TTLs when served; pass `end` explicitly to reproduce a past run."""
+    now = datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC)
 
 
 def generate_history(
@@ -28,7 +33,7 @@ def generate_history(
     zipcodes: int = 20_000,
     loans: int | None = None,
     seed: int = 42,
-    end: datetime = DEFAULT_END,
+    end: datetime | None = None,
     years: float = 2,
 ) -> History:
     """Zipcode snapshots, credit reports and loan applications over the `years` before `end`.
@@ -36,6 +41,7 @@ def generate_history(
     `loans` defaults to one per person. The same arguments always give identical tables.
     """
     loans = persons if loans is None else loans
+    end = default_end() if end is None else end
     _check_arguments(persons, zipcodes, loans, end, years)
     started = time.perf_counter()
     end_ms = pd.Timestamp(end).value // 1_000_000

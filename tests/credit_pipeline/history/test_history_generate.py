@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_pipeline.history import DEFAULT_END, History, generate_history
+from credit_pipeline.history import History, default_end, generate_history
 from feature_repo import contract
 from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
 
@@ -69,7 +69,7 @@ def test_keys_are_unique(learn_history: History) -> None:
 
 
 def test_timestamps_lie_in_the_window(learn_history: History) -> None:
-    end = pd.Timestamp(DEFAULT_END)
+    end = pd.Timestamp(default_end())
     start = end - pd.Timedelta(days=2 * 365.25)
     for _, frame in learn_history.tables():
         assert frame[EVENT_TIMESTAMP].between(start, end, inclusive="left").all()
@@ -113,7 +113,7 @@ def test_dob_ssn_is_a_valid_date_and_matches_the_age(learn_history: History) -> 
         (at.dt.month == dob.dt.month) & (at.dt.day < dob.dt.day)
     )
     assert (loans["person_age"] == at.dt.year - dob.dt.year - before_birthday).all()
-    age_at_end = (pd.Timestamp(DEFAULT_END) - dob).dt.days / 365.25
+    age_at_end = (pd.Timestamp(default_end()) - dob).dt.days / 365.25
     assert age_at_end.between(20, 76).all()
 
 
@@ -152,7 +152,7 @@ def test_arguments_are_checked() -> None:
 
 def test_loans_beyond_persons_and_a_short_window() -> None:
     history = generate_history(
-        persons=200, zipcodes=100, loans=500, end=DEFAULT_END - timedelta(days=100), years=1
+        persons=200, zipcodes=100, loans=500, end=default_end() - timedelta(days=100), years=1
     )
     assert len(history.loans) == 500
     assert history.loans["loan_id"].is_unique

@@ -255,10 +255,11 @@ class ProcessorProcess:
 
         wait_until(seen, timeout, f"{text!r} in the processor log")
 
-    def wait_ready(self, timeout: float = 90) -> None:
-        """Until the worker has partitions (group joined) and its stores are open."""
+    def wait_ready(self, timeout: float = 90, partitions: int | None = None) -> None:
+        """Until the worker has `partitions` (default: all of both topics) and open stores."""
         self.wait_for_log("stream processor ready", timeout)
-        self.wait_for_log("assigned 8 partitions", timeout)
+        expected = len(VIEWS) * self.settings.topic_partitions if partitions is None else partitions
+        self.wait_for_log(f"assigned {expected} partitions", timeout)
 
     def metric(self, name: str, **labels: str) -> float:
         """A sample from the worker's Prometheus endpoint (0 when absent)."""

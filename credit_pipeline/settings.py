@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)
     """Port of the processor's Prometheus endpoint (0: off; workers on one host need distinct ports)."""
 
+    online_updates_channel: str = "credit-pipeline:online-updates"
+    """Redis pub/sub channel of the processor's online writes, after the topic prefix ("": off)."""
+
     # -- model and scoring API ---------------------------------------------------------------
 
     model_dir: Path | None = None
@@ -136,6 +139,13 @@ class Settings(BaseSettings):
     @property
     def dead_letter_topic(self) -> str:
         return f"{self.topic_prefix}dead-letter"
+
+    @property
+    def live_channel(self) -> str | None:
+        """The prefixed pub/sub channel of online writes; None when notifications are off."""
+        if not self.online_updates_channel:
+            return None
+        return f"{self.topic_prefix}{self.online_updates_channel}"
 
     @field_validator("postgres_schema", "postgres_db", "postgres_user")
     @classmethod

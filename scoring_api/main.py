@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from credit_pipeline.settings import Settings
-from scoring_api.api.routes import health, loans
+from scoring_api.api.routes import health, live, loans
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import install_error_handlers
 from scoring_api.core.request_id import RequestIdMiddleware
@@ -46,4 +46,5 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.include_router(loans.router)
     app.include_router(health.router)
+    app.include_router(live.router)
     return app

@@ -14,6 +14,7 @@ from credit_pipeline.events import UpdateEvent
 from feature_repo.contract import ViewContract
 from stream_processor.batching import Batch, newest_per_entity
 from stream_processor.metrics import ProcessorMetrics
+from stream_processor.notify import UpdateNotifier
 from stream_processor.records import DeadLetter, EventRouter, SourceRecord
 from stream_processor.retry import Backoff, OutageTracker, retry_until_done
 from stream_processor.writers import (
@@ -59,6 +60,7 @@ class BatchProcessor:
         metrics: ProcessorMetrics,
         backoff: Backoff | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        notifier: UpdateNotifier | None = None,
     ) -> None:
         self.router = router
         self.metrics = metrics
@@ -67,6 +69,7 @@ class BatchProcessor:
         self._dead_letters = dead_letters
         self._backoff = backoff or Backoff()
         self._now = wall_clock
+        self._notifier = notifier
         self.online_outage = OutageTracker(
             "online store", online.address, ONLINE_TRANSIENT, metrics.store_state("online")
         )
@@ -119,6 +122,8 @@ class BatchProcessor:
         self.metrics.observe_freshness(
             [(now - e.event_timestamp).total_seconds() * 1000 for e in events]
         )
+        if self._notifier is not None:
+            self._notifier.notify(view, events, now)  # queues only: never holds the batch
 
     async def _write_offline(self, batch: Batch) -> int:
         groups = batch.by_view()

@@ -15,6 +15,7 @@ from credit_pipeline.settings import Settings
 from stream_processor.dead_letters import FaustDeadLetterSink
 from stream_processor.errors import FeatureViewNotRegistered, StreamProcessorError
 from stream_processor.metrics import ProcessorMetrics
+from stream_processor.notify import RedisUpdateNotifier
 from stream_processor.pipeline import BatchProcessor
 from stream_processor.records import EventRouter, SourceRecord
 from stream_processor.retry import OutageTracker, retry_until_done
@@ -100,6 +101,11 @@ class WorkerRuntime:
         self._serve_metrics()
         online = await self._open_stores()
         await self._dead_letter_topic.maybe_declare()
+        notifier = None
+        if settings.live_channel is not None:
+            registry = self.metrics.registry
+            notifier = RedisUpdateNotifier.open(settings, settings.live_channel, registry)
+            notifier.start()
         processor = BatchProcessor(
             router=EventRouter(
                 settings.topic_prefix, timedelta(seconds=settings.max_future_seconds)
@@ -110,6 +116,7 @@ class WorkerRuntime:
                 self.app, settings.dead_letter_topic, settings.kafka_bootstrap_servers
             ),
             metrics=self.metrics,
+            notifier=notifier,
         )
         # Feast, faust and pandas leave ~10^5 long-lived objects that every full collection
         # would walk again; frozen, the per-event garbage of a batch is cheap to collect

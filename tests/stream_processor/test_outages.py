@@ -14,7 +14,7 @@ import pytest
 
 from feature_repo.contract import CREDIT_HISTORY
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack_only]
 
 
 @pytest.fixture(scope="module")

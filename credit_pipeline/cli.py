@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Each package registers its own subcommands; their heavy imports happen when they run.
+    from bench.cli import add_bench_commands
     from credit_pipeline.demo import add_demo_command
     from credit_pipeline.live.cli import add_watch_commands
     from credit_pipeline.stack.cli import add_stack_commands
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_commands(sub)
     add_watch_commands(sub)
     add_demo_command(sub)
+    add_bench_commands(sub)
     return parser
 
 

@@ -1,0 +1,131 @@
+"""`credit-pipeline bench [ingest|freshness|scoring|all] [--smoke]`: the benchmarks, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.config import FreshnessConfig, IngestConfig, ScoringConfig
+from credit_pipeline.settings import Settings
+
+PARTS = ("ingest", "freshness", "scoring")
+DEFAULT_OUT = Path("artifacts") / "bench"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Everything that differs between a full run and a smoke run."""
+
+    persons: int
+    zipcodes: int
+    ingest: IngestConfig
+    freshness: FreshnessConfig
+    scoring: ScoringConfig
+
+
+FULL = Sizes(30_000, 20_000, IngestConfig(), FreshnessConfig(), ScoringConfig())
+# Tiny sizes: seconds of load, so the test suite can run every part and the harness cannot rot.
+SMOKE = Sizes(
+    2_000,
+    500,
+    IngestConfig(
+        events=2_000, naive_events=200, naive_seconds=15, warmup_events=100, sample_per_view=20
+    ),
+    FreshnessConfig(rate=200, seconds=4, sampled_per_view=10, warmup_events=100),
+    ScoringConfig(
+        rate=50, fixed_seconds=2, closed_seconds=2, connections=8, applicants=100, warmup_seconds=1
+    ),
+)
+
+
+def add_bench_commands(subparsers: Any) -> None:
+    """Register `bench` on the `credit-pipeline` sub-command parser."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark ingestion, freshness and scoring on a local stack of its own",
+        description="Starts its own Tansu, Valkey and Postgres (temp dir, free ports), loads a "
+        "synthetic history, runs the chosen parts with their baselines in the same run, prints "
+        "a table and writes JSON and markdown reports. Stops everything at the end.",
+    )
+    parser.add_argument("part", nargs="?", choices=(*PARTS, "all"), default="all")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes (seconds): checks the harness"
+    )
+    parser.add_argument("--events", type=int, help="ingest: events per run (default 500000)")
+    parser.add_argument(
+        "--rounds", type=int, help="ingest and scoring: interleaved rounds (default 1)"
+    )
+    parser.add_argument("--rate", type=float, help="freshness: events/s (default 1000)")
+    parser.add_argument("--seconds", type=float, help="freshness: duration (default 60)")
+    parser.add_argument("--req-rate", type=float, help="scoring: fixed rate, req/s (default 200)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the measured runs, one extra run of the processor and of the API under "
+        "py-spy (needs py-spy)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the stack's temp dir and logs")
+    parser.set_defaults(func=run_bench)
+
+
+def sizes_from_args(args: argparse.Namespace) -> Sizes:
+    base = SMOKE if args.smoke else FULL
+    ingest, fresh, scoring = base.ingest, base.freshness, base.scoring
+    if args.events is not None:
+        ingest = replace(ingest, events=args.events)
+    if args.rounds is not None:
+        ingest = replace(ingest, rounds=args.rounds)
+        scoring = replace(scoring, rounds=args.rounds)
+    if args.rate is not None:
+        fresh = replace(fresh, rate=args.rate)
+    if args.seconds is not None:
+        fresh = replace(fresh, seconds=args.seconds)
+    if args.req_rate is not None:
+        scoring = replace(scoring, rate=args.req_rate)
+    return replace(base, ingest=ingest, freshness=fresh, scoring=scoring)
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(f"[bench {datetime.now(UTC):%H:%M:%S}] {line}\n")
+    sys.stderr.flush()
+
+
+def run_bench(settings: Settings, args: argparse.Namespace) -> int:
+    """Handler of `bench`: run, print the table, write the reports; 1 if anything failed."""
+    from bench.report import render_table, write_report
+    from bench.run import run_parts
+    from bench.wrk import INSTALL_HINT as WRK_HINT
+    from bench.wrk import wrk_path
+
+    if not args.verbose:
+        # Their INFO lines (topics created, services started) would bury the progress lines.
+        for chatty in ("producers", "credit_pipeline", "feature_repo"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+    parts = PARTS if args.part == "all" else (args.part,)
+    if "scoring" in parts and wrk_path() is None:
+        _say(f"wrk not found, the closed loop falls back to the Python generator: {WRK_HINT}")
+    command = (
+        "credit-pipeline " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "credit-pipeline bench"
+    )
+    started = time.monotonic()
+    report = run_parts(
+        settings, parts, sizes_from_args(args), profile=args.profile, keep=args.keep, say=_say
+    )
+    report["command"] = command
+    report["mode"] = "smoke" if args.smoke else "full"
+    report["duration_s"] = time.monotonic() - started
+    stem = f"bench-{args.part}{'-smoke' if args.smoke else ''}"
+    json_path, md_path = write_report(report, args.out, stem)
+    sys.stdout.write(render_table(report) + "\n")
+    sys.stdout.write(f"\nreports: {json_path} and {md_path}\n")
+    return 0 if report["verified"] else 1

@@ -1,0 +1,150 @@
+"""The two HTTP servers the scoring benchmark loads: the scoring API and `feast serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.procs import ChildProcess, child_env, free_port
+from credit_pipeline.settings import FEATURE_REPO_DIR, Settings
+
+READY_TIMEOUT_S = 120.0
+
+
+def cpu_prefix(cpus: str | None) -> list[str]:
+    """`taskset -c CPUS` when pinning is asked for and possible (children inherit it)."""
+    if cpus is None or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", cpus]
+
+
+@dataclass
+class Server:
+    """A started server: its process group, address and the path the load goes to."""
+
+    name: str
+    child: ChildProcess
+    port: int
+    path: str
+    description: str
+    method: str = "POST"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def post(self, body: bytes, timeout: float = 10.0) -> tuple[int, Any]:
+        """One request, to check what the server answers before loading it."""
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def stop(self) -> None:
+        self.child.stop()
+
+
+def health_floor(api: Server) -> Server:
+    """The API's GET /healthz: HTTP, uvicorn and the client, no Feast and no model."""
+    return Server(
+        "api-healthz",
+        api.child,
+        api.port,
+        "/healthz",
+        "the same API process, GET /healthz: the floor of HTTP + client, no read, no model",
+        method="GET",
+    )
+
+
+def pin_threads(pid: int, cpus: str) -> set[int] | None:
+    """Pin every thread of a running process to `cpus`; the previous CPU set, or None."""
+    if shutil.which("taskset") is None:
+        return None
+    before = os.sched_getaffinity(pid)
+    subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], capture_output=True, check=False)
+    return before
+
+
+def unpin_threads(pid: int, cpus: set[int]) -> None:
+    listed = ",".join(str(c) for c in sorted(cpus))
+    subprocess.run(
+        ["taskset", "-a", "-p", "-c", listed, str(pid)], capture_output=True, check=False
+    )
+
+
+def _get_ok(port: int, path: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def start_api(settings: Settings, model_dir: Path, logs: Path, cpus: str | None) -> Server:
+    """`credit-pipeline serve` with one worker (pinned to `cpus`), once /readyz answers."""
+    port = free_port()
+    argv = [
+        *cpu_prefix(cpus),
+        sys.executable,
+        "-m",
+        "credit_pipeline.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--model-dir",
+        str(model_dir),
+    ]
+    child = ChildProcess("scoring API", argv, child_env(settings), logs / "api.log")
+    child.wait_until(lambda: _get_ok(port, "/readyz"), READY_TIMEOUT_S, "GET /readyz = 200")
+    return Server(
+        "scoring-api",
+        child,
+        port,
+        "/v1/loan-decisions",
+        "credit-pipeline serve, 1 uvicorn worker: Feast async read + model + decision",
+    )
+
+
+def start_feast_server(settings: Settings, logs: Path, cpus: str | None) -> Server:
+    """`feast serve` on the same repository, one worker, no access log, never recycled."""
+    port = free_port()
+    feast = str(Path(sys.executable).with_name("feast"))
+    argv = [
+        *cpu_prefix(cpus),
+        feast,
+        "-c",
+        str(FEATURE_REPO_DIR),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        # Its default recycles the worker every ~1000 requests with a ~700 ms stall; 0 turns
+        # that off, so the baseline is Feast at its best.
+        "--max-requests",
+        "0",
+    ]
+    child = ChildProcess("feast serve", argv, child_env(settings), logs / "feast-serve.log")
+    child.wait_until(lambda: _get_ok(port, "/health"), READY_TIMEOUT_S, "GET /health = 200")
+    return Server(
+        "feast-serve",
+        child,
+        port,
+        "/get-online-features",
+        "feast serve, 1 gunicorn/uvicorn worker: POST /get-online-features (no model)",
+    )

@@ -1,0 +1,37 @@
+"""Percentiles and medians of the reported figures."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+
+def percentile(samples: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile, q in [0, 100]; None for no samples."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    rank = math.ceil(q / 100 * len(ordered))
+    return ordered[max(0, min(len(ordered), rank) - 1)]
+
+
+def latency_summary(samples_ms: Sequence[float]) -> dict[str, float | None]:
+    """p50/p95/p99/max and the count of a latency sample, in milliseconds."""
+    return {
+        "count": float(len(samples_ms)),
+        "p50_ms": percentile(samples_ms, 50),
+        "p95_ms": percentile(samples_ms, 95),
+        "p99_ms": percentile(samples_ms, 99),
+        "max_ms": max(samples_ms) if samples_ms else None,
+    }
+
+
+def median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator

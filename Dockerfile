@@ -33,6 +33,7 @@ COPY feature_repo ./feature_repo
 COPY producers ./producers
 COPY stream_processor ./stream_processor
 COPY scoring_api ./scoring_api
+COPY bench ./bench
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/venv/bin/python --no-deps .
 

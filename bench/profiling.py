@@ -52,8 +52,8 @@ class Profile:
             "target": self.target,
             "samples": self.samples,
             "seconds": self.seconds,
-            # Share of wall time some thread held the GIL (1.0: Python-bound).
-            "gil_busy": self.samples / (RATE_HZ * self.seconds) if self.seconds else None,
+            # Average number of busy threads (1.0: one thread busy all the time).
+            "threads_busy": self.samples / (RATE_HZ * self.seconds) if self.seconds else None,
             "by_package": self.by_package,
             "top_inclusive": self.top_inclusive,
             "top_self": self.top_self,
@@ -84,7 +84,9 @@ def profiled(pid: int, target: str, out: Path) -> Iterator[Profile]:
         "--subprocesses",
         "--nonblocking",
     ]
-    # --nonblocking: the target is not paused per sample, so it runs at its normal speed.
+    # Samples of every thread py-spy does not see idle: a thread blocked inside a C call (a
+    # psycopg2 COPY) counts, one parked on a lock does not. --nonblocking: the target is not
+    # paused per sample, so it runs at its normal speed.
     log = out.with_suffix(".log").open("wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     started = _now()

@@ -17,7 +17,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TransportT
@@ -99,11 +99,13 @@ def build_app(settings: Settings, mode: str, batch_rows: int) -> faust.App:
         if mode == "per-event":
             async for event in stream.events():
                 push([parse(event)])
-        elif mode == "none":
-            async for events in stream.take_events(batch_rows, within):
+            return
+        # take_events is on faust.Stream, not on the StreamT protocol the agent is typed with.
+        batches = cast(faust.Stream[bytes], stream).take_events(batch_rows, within)
+        async for events in batches:
+            if mode == "none":
                 pushed.inc(len([parse(e) for e in events]))
-        else:
-            async for events in stream.take_events(batch_rows, within):
+            else:
                 push([parse(e) for e in events])
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]

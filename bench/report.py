@@ -360,8 +360,9 @@ def _profile_md(name: str, profile: dict[str, Any]) -> list[str]:
     if profile.get("error"):
         return [*lines, f"Not profiled: {profile['error']}", ""]
     lines.append(
-        f"py-spy --gil, {profile['samples']:,} samples over {profile['seconds']:.1f} s: a thread "
-        f"held the GIL {100 * profile['gil_busy']:.0f}% of the time. Share of those samples:"
+        f"py-spy, {profile['samples']:,} samples over {profile['seconds']:.1f} s "
+        f"({profile['threads_busy']:.2f} threads busy on average; a thread blocked in a C call "
+        "such as a COPY counts as busy). Share of samples:"
     )
     lines.append("")
     width = max(len(profile["by_package"]), len(profile["top_inclusive"]), len(profile["top_self"]))

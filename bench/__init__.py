@@ -1,6 +1,8 @@
 """`credit-pipeline bench`: ingestion, freshness and scoring benchmarks on a stack of their own.
 
-Layout: `stack` and `procs` (the scratch stack and the child processes), `events` (the event
-streams), `ingest`, `push_agent` (the naive baselines), `freshness` and `sampler`, `scoring`,
-`loadgen` and `wrk` (load generators), `memory`, `profiling`, `machine`, `report`, `cli`.
+Layout: `cli` and `run` (the command, one session), `config` (sizes), `stack` and `procs` (the
+scratch stack, child processes), `events` and `verify` (the seeded streams, counting what reached
+the stores), `ingest`, `consumers`, `push_agent` and `stages` (throughput against the naive
+baselines), `freshness` and `sampler`, `scoring`, `servers`, `loadgen` and `wrk`, `memory` and
+`cpu` (resources), `profiling` (py-spy), `machine`, `goals`, `stats`, `report`.
 """

@@ -1,10 +1,11 @@
 """Ingestion throughput: K events from first produce until every one is in the stores.
 
-Every consumer (the processor with 1 and 2 workers, the two `store.push` baselines) gets the
-same seeded events on topics of its own, in rounds that interleave the consumers so machine
-noise falls on all of them alike. A run is timed from the first produce until the consumer's
-counter says every event is written; then the counts are verified: offline rows of the run per
-table (the processor), and the newest value and event time of a sample of entities in Redis.
+Every consumer (the processor with 1 and 2 workers, the two `store.push` baselines, a faust
+agent that writes nowhere) gets the same seeded events on topics of its own, in rounds that
+interleave the consumers so machine noise falls on all of them alike. A run is timed from the
+first produce until the consumer's counter says every event is written; then the counts are
+verified: offline rows of the run per table (the processor), and the newest value and event
+time of a sample of entities in Redis.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -135,16 +134,23 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+def load_settings() -> Settings | None:
+    """The settings from the environment, or None after naming each bad variable on stderr."""
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as exc:
         for err in exc.errors():
             name = "CREDIT_" + "_".join(str(p) for p in err["loc"]).upper()
             sys.stderr.write(f"error: {name}: {err['msg']}\n")
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    settings = load_settings()
+    if settings is None:
         return 2
     try:
         return int(args.func(settings, args))

@@ -9,10 +9,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
+from credit_pipeline.cli import load_settings
 from credit_pipeline.errors import CreditPipelineError
-from credit_pipeline.settings import Settings
 from stream_processor.cli import add_worker_arguments, configure_logging, run_process
 
 
@@ -27,12 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     label = None if args.worker_index is None else f"worker-{args.worker_index}"
     configure_logging(args.verbose, label)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        for err in exc.errors():
-            name = "CREDIT_" + "_".join(str(p) for p in err["loc"]).upper()
-            sys.stderr.write(f"error: {name}: {err['msg']}\n")
+    settings = load_settings()
+    if settings is None:
         return 2
     try:
         return run_process(settings, args)

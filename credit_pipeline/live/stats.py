@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections import deque
@@ -10,19 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from credit_pipeline.live.messages import OnlineUpdate
+from stream_processor.metrics import percentile  # the processor's summary uses the same rank
 
 HORIZON_S = 60  # seconds of history the chart shows
 SUMMARY_WINDOW_S = 5  # seconds the headline numbers average over
 MAX_LAG_SAMPLES = 2_000  # per second; a reservoir keeps percentiles honest at any rate
-
-
-def percentile(samples: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in [0, 100]); None for no samples."""
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    rank = math.ceil(q / 100 * len(ordered))
-    return ordered[max(0, min(len(ordered), rank) - 1)]
 
 
 @dataclass

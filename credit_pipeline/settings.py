@@ -98,10 +98,37 @@ class Settings(BaseSettings):
     """Longest an event waits for its micro-batch to fill before the batch is written."""
 
     kafka_fetch_max_wait_ms: int = Field(10, ge=0, le=10_000)
-    """Broker-side wait of a fetch; low keeps freshness on brokers that wait the full time."""
+    """Broker-side wait of a fetch; low keeps freshness on brokers that wait the full time
+    (Tansu). Raised automatically, up to the cap, while fetches come back empty although
+    records wait (docs/reliability.md). On Apache Kafka use its default, 500."""
+
+    kafka_fetch_max_wait_cap_ms: int = Field(5_000, ge=0, le=60_000)
+    """Highest fetch wait the processor raises CREDIT_KAFKA_FETCH_MAX_WAIT_MS to."""
 
     max_future_seconds: int = Field(300, ge=0)
     """Events stamped further than this ahead of the processor's clock are dead-lettered."""
+
+    max_event_bytes: int = Field(65_536, ge=1_024, le=10_000_000)
+    """Largest record (key + value + headers) the processor accepts; larger ones are
+    dead-lettered as "too large" with a truncated copy."""
+
+    store_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    """Longest one write to a store (Redis, Postgres, the dead-letter topic) may take before it
+    counts as an outage and is retried."""
+
+    stall_seconds: float = Field(30.0, gt=0)
+    """A worker with lag that has written nothing for this long reports a stall (log, metric)."""
+
+    shutdown_grace_seconds: float = Field(15.0, gt=0, le=600)
+    """On SIGTERM, how long a worker waits for the batch in flight before it exits without
+    committing it (it is redelivered)."""
+
+    durable_commits: bool = True
+    """Embedded stack: Postgres `synchronous_commit=on`, Valkey `appendfsync always`, so no
+    acknowledged write is lost when a server crashes. `false` is faster and LOSSY."""
+
+    metrics_host: str = "127.0.0.1"
+    """Address the processor's Prometheus endpoint binds to."""
 
     metrics_port: int = Field(9464, ge=0, le=65535)
     """Port of the processor's Prometheus endpoint (0: off; workers on one host need distinct ports)."""

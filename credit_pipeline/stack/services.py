@@ -209,10 +209,13 @@ class RedisService(Service):
             'logfile ""',  # stdout, which is our log file
             "always-show-logo no",
             f"dir {_conf_quote(str(data_dir))}",
-            # AOF (fsync each second) instead of RDB snapshots: at most ~1 s of online
-            # features is lost on a crash, and there is no periodic fork of the whole data set.
+            # AOF instead of RDB snapshots (no periodic fork of the whole data set). With
+            # `always` a write is on disk before Valkey answers it: the processor commits Kafka
+            # offsets once Valkey answered, so nothing it acknowledged can be lost by a crash.
+            # `everysec` may answer writes it has not even handed to the kernel (it postpones
+            # them while a slow fsync runs) and lose up to ~2 s of them.
             "appendonly yes",
-            "appendfsync everysec",
+            f"appendfsync {'always' if self.settings.durable_commits else 'everysec'}",
             'save ""',
         ]
         if self.settings.redis_password is not None:
@@ -388,10 +391,10 @@ class PostgresService(Service):
             # max_connections stays at 100 for Feast, the processors, the API and tests.
             "shared_buffers": "32MB",
             "max_wal_size": "256MB",
-            # Not fsync=off (a crash could corrupt the cluster): synchronous_commit=off only
-            # risks losing the last few hundred ms of commits after an OS crash, never
-            # consistency, and saves a WAL flush per commit of the many small feature writes.
-            "synchronous_commit": "off",
+            # The processor commits Kafka offsets once Postgres has committed a batch: that
+            # commit must survive a crash. `off` loses commits that already returned even when
+            # only the server process dies (13-14 seen on a SIGKILL of the postmaster).
+            "synchronous_commit": "on" if self.settings.durable_commits else "off",
             "logging_collector": "off",  # stderr goes to our log file
         }
         argv = [str(self.binary()), "-D", str(self.data_dir)]

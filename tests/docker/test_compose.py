@@ -149,7 +149,16 @@ def test_addresses_match_the_listeners(compose: Any) -> None:
         assert advertised[f"{env['CREDIT_KAFKA_HOST']}:{env['CREDIT_KAFKA_PORT']}"] == internal
         assert env["CREDIT_REDIS_PORT"] == "6379", name  # Valkey's default port, not overridden
         assert env["CREDIT_POSTGRES_PORT"] == "5432", name
-    assert "command" not in compose.services["valkey"]
+    assert "--port" not in compose.services["valkey"]["command"]
+
+
+def test_stores_answer_a_write_only_once_it_survives_a_crash(compose: Any) -> None:
+    # Offsets are committed once both stores answered: an answered write must be durable.
+    command = compose.services["valkey"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "always"
+    postgres = compose.services["postgres"]
+    assert "synchronous_commit" not in " ".join(postgres.get("command", []))  # default: on
 
 
 def test_postgres_credentials_are_the_ones_the_pipeline_uses(compose: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,29 @@ def new_event(
     return parse_event(view, event.encode(), now=event.event_timestamp)
 
 
+# A field name is echoed in a reason only when it looks like a name, not like data: an
+# identifier without a run of 3+ digits (a dob_ssn, a zipcode or a date sent as a key is not).
+_SHOWABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_DIGIT_RUN = re.compile(r"[0-9]{3}")
+
+
+def _field_names(names: set[str]) -> str:
+    """Unknown field names for a reason: plain names quoted, the rest only counted."""
+    shown = sorted(n for n in names if _SHOWABLE_NAME.fullmatch(n) and not _DIGIT_RUN.search(n))
+    hidden = len(names) - len(shown)
+    parts = [repr(n) for n in shown]
+    if hidden:
+        parts.append(f"{hidden} more not shown (they look like data)")
+    return ", ".join(parts)
+
+
+def _describe(value: Any) -> str:
+    """A value's kind for a reason, never the value itself (it may be personal data)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1000:
+        return str(value)  # a small version number; long digit strings may be data
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
 def _parse_value(column: Column, value: Any) -> Any:
     if value is None:
         raise InvalidEvent(f"field {column.name!r} is null; the full feature row is required")
@@ -105,7 +129,8 @@ def _parse_timestamp(value: Any, now: datetime, max_future: timedelta) -> dateti
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidEvent(f"field {EVENT_TIMESTAMP!r} is not ISO-8601: {value[:40]!r}") from None
+        # The value itself is never echoed: it may be anything, a dob_ssn included.
+        raise InvalidEvent(f"field {EVENT_TIMESTAMP!r} is not an ISO-8601 timestamp") from None
     if ts.tzinfo is None:
         raise InvalidEvent(f"field {EVENT_TIMESTAMP!r} has no UTC offset (use ...Z)")
     ts = ts.astimezone(UTC)
@@ -136,15 +161,17 @@ def parse_event(
     if not isinstance(doc, dict):
         raise InvalidEvent(f"value must be a JSON object, got {type(doc).__name__}")
     version = doc.get(SCHEMA_VERSION_FIELD)
-    if version != SCHEMA_VERSION:
-        raise InvalidEvent(f"{SCHEMA_VERSION_FIELD} must be {SCHEMA_VERSION}, got {version!r}")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise InvalidEvent(
+            f"{SCHEMA_VERSION_FIELD} must be {SCHEMA_VERSION}, got {_describe(version)}"
+        )
     expected = {*ENVELOPE_FIELDS, *(c.name for c in view.row_columns)}
     missing = [name for name in (*ENVELOPE_FIELDS, *(c.name for c in view.row_columns)) if name not in doc]
     if missing:
         raise InvalidEvent(f"missing field(s) {', '.join(map(repr, missing))} for view {view.name!r}")
-    unknown = sorted(set(doc) - expected)
+    unknown = set(doc) - expected
     if unknown:
-        raise InvalidEvent(f"unknown field(s) {', '.join(map(repr, unknown))} for view {view.name!r}")
+        raise InvalidEvent(f"unknown field(s) {_field_names(unknown)} for view {view.name!r}")
     event_id = doc[EVENT_ID]
     if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
         raise InvalidEvent(f"{EVENT_ID!r} must be a non-empty string of at most {MAX_EVENT_ID_LENGTH} characters")

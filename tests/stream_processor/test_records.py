@@ -10,9 +10,12 @@ from feature_repo.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
 from stream_processor.records import (
     HEADER_JSON,
     HEADER_OFFSET,
+    HEADER_ORIGINAL_SIZE,
     HEADER_PARTITION,
     HEADER_REASON,
     HEADER_TOPIC,
+    TRUNCATED_KEY_BYTES,
+    TRUNCATED_VALUE_BYTES,
     DeadLetter,
     EventRouter,
     SourceRecord,
@@ -132,3 +135,66 @@ def test_route_all_uses_one_clock_reading_per_batch() -> None:
     routed = router.route_all(records)
     assert len(calls) == 1
     assert [r.offset for r, _ in routed] == list(range(5))
+
+
+def test_values_that_may_be_personal_never_reach_a_reason() -> None:
+    # A dob_ssn in any place a careless reason would echo: the timestamp, a field name, the
+    # schema version.
+    cases = [
+        _doc(event_timestamp=DOB_SSN),
+        _doc(**{DOB_SSN: 1}),
+        _doc(**{f"x{DOB_SSN}": 1}),
+        _doc(schema_version=DOB_SSN),
+        _doc(schema_version=196306214278),
+    ]
+    for value in cases:
+        reason = _dead(value).reason
+        assert "19630621" not in reason and "4278" not in reason, reason
+    assert "'colour'" in _dead(_doc(colour=1)).reason  # a plain unknown name is still named
+
+
+def _record_with(key: bytes | None, value: bytes) -> SourceRecord:
+    return SourceRecord("p-credit-history", 0, 1, key, value)
+
+
+def test_the_message_key_must_be_the_entity_of_the_event() -> None:
+    event = new_event(CREDIT_HISTORY, _credit_row(), event_timestamp=NOW)
+    assert isinstance(_router().route(_record_with(DOB_SSN.encode(), event.encode())), UpdateEvent)
+    missing = _router().route(_record_with(None, event.encode()))
+    other = _router().route(_record_with(b"19700101_0001", event.encode()))
+    assert isinstance(missing, DeadLetter) and "key is missing" in missing.reason
+    assert isinstance(other, DeadLetter) and "key is not the event's dob_ssn" in other.reason
+    assert "19700101" not in other.reason and "19630621" not in other.reason
+
+
+def test_a_zipcode_event_is_keyed_by_its_zipcode_as_text() -> None:
+    row = {"zipcode": 76104, "city": "Fort Worth", "state": "TX", "location_type": "PRIMARY"}
+    row |= {"tax_returns_filed": 1, "population": 2, "total_wages": 3}
+    event = new_event(ZIPCODE_FEATURES, row, event_timestamp=NOW)
+    record = SourceRecord("p-zipcode-features", 0, 1, b"76104", event.encode())
+    assert isinstance(_router().route(record), UpdateEvent)
+
+
+def test_an_oversized_record_is_dead_lettered_with_a_bounded_copy() -> None:
+    router = EventRouter("p-", clock=lambda: NOW, max_event_bytes=4096)
+    value = b'{"x": "' + b"a" * 10_000 + b'"}'
+    record = SourceRecord("p-credit-history", 3, 9, b"k" * 1000, value, (("big", b"h" * 5000),))
+    letter = router.route(record)
+    assert isinstance(letter, DeadLetter) and letter.truncated
+    assert "too large: 16" in letter.reason and "limit 4096" in letter.reason
+    key, copy, headers = letter.payload()
+    assert key == b"k" * TRUNCATED_KEY_BYTES
+    assert copy == value[:TRUNCATED_VALUE_BYTES]
+    names = dict(headers)
+    assert "big" not in names  # the original headers are what made it too large
+    assert names[HEADER_ORIGINAL_SIZE] == str(record.size).encode()
+    assert names[HEADER_OFFSET] == b"9"
+    sent = len(key) + len(copy) + sum(len(k) + len(v) for k, v in headers)
+    assert sent < 4096
+
+
+def test_a_record_at_the_limit_is_still_validated() -> None:
+    event = new_event(CREDIT_HISTORY, _credit_row(), event_timestamp=NOW)
+    record = _record_with(DOB_SSN.encode(), event.encode())
+    router = EventRouter("p-", clock=lambda: NOW, max_event_bytes=record.size)
+    assert isinstance(router.route(record), UpdateEvent)

@@ -6,12 +6,31 @@ import asyncio
 from collections.abc import Sequence
 
 import faust
+from aiokafka import errors as kafka_errors
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 
 from stream_processor.records import DeadLetter
 
-SEND_TIMEOUT_SECONDS = 30.0
+DEFAULT_SEND_TIMEOUT_SECONDS = 10.0
+
+# The broker (or the client, before sending) refuses this record itself: sending it again
+# cannot succeed, so it is not an outage to wait out.
+PERMANENT: tuple[type[BaseException], ...] = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.CorruptRecordException,
+    kafka_errors.InvalidTimestampError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.UnsupportedForMessageFormatError,
+    kafka_errors.PolicyViolationError,
+)
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Does `error` (or what faust wrapped in it) say the record itself is refused?"""
+    return isinstance(error, PERMANENT) or isinstance(error.__cause__, PERMANENT)
 
 
 class FaustDeadLetterSink:
@@ -24,17 +43,40 @@ class FaustDeadLetterSink:
         TimeoutError,
     )
 
-    def __init__(self, app: faust.App, topic: str, address: str) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        topic: str,
+        address: str,
+        timeout: float = DEFAULT_SEND_TIMEOUT_SECONDS,
+    ) -> None:
         self.address = f"{address} (topic {topic})"
         self._app = app
         self._topic = topic
+        self._timeout = timeout
 
-    async def send(self, letters: Sequence[DeadLetter]) -> None:
+    @staticmethod
+    def permanent(error: BaseException) -> bool:
+        return is_permanent(error)
+
+    async def send(self, letters: Sequence[DeadLetter]) -> list[BaseException | None]:
+        """Send every letter; per letter, None once the broker has it, or why it has not."""
         producer = await self._app.maybe_start_producer()
-        pending = [
-            await producer.send(
-                self._topic, letter.record.key, letter.record.value, None, None, letter.headers()
-            )
-            for letter in letters
-        ]
-        await asyncio.wait_for(asyncio.gather(*pending), SEND_TIMEOUT_SECONDS)
+        outcomes: list[BaseException | None] = [None] * len(letters)
+        pending: dict[asyncio.Future[object], int] = {}
+        for index, letter in enumerate(letters):
+            key, value, headers = letter.payload()
+            try:
+                sent = await producer.send(self._topic, key, value, None, None, headers)
+            except Exception as exc:  # noqa: BLE001 - recorded per letter, classified by the caller
+                outcomes[index] = exc
+            else:
+                pending[asyncio.ensure_future(sent)] = index
+        if pending:
+            done, late = await asyncio.wait(pending, timeout=self._timeout)
+            for future in done:
+                outcomes[pending[future]] = future.exception()
+            for future in late:
+                future.cancel()
+                outcomes[pending[future]] = TimeoutError(f"no ack within {self._timeout:g} s")
+        return outcomes

@@ -102,6 +102,27 @@ class ProcessorMetrics:
             buckets=FRESHNESS_BUCKETS_MS,
             registry=r,
         )
+        self.poison = Counter(
+            "credit_stream_events_poison",
+            "Invalid events the dead-letter topic refused even as a truncated copy (skipped)",
+            ["view"],
+            registry=r,
+        )
+        self.lag = Gauge(
+            "credit_stream_lag_events",
+            "Events on this worker's partitions not yet written (end offset - next to write)",
+            registry=r,
+        )
+        self.stalled = Gauge(
+            "credit_stream_stalled",
+            "1 while events wait and no batch has been written for CREDIT_STALL_SECONDS",
+            registry=r,
+        )
+        self.fetch_wait_ms = Gauge(
+            "credit_stream_fetch_max_wait_ms",
+            "Broker-side fetch wait in use (raised while fetches come back empty with lag)",
+            registry=r,
+        )
         self.store_up = Gauge(
             "credit_stream_store_up",
             "1 while the store accepts writes, 0 during an outage",
@@ -110,11 +131,12 @@ class ProcessorMetrics:
         )
         self._window = _Window(started=clock())
 
-    def serve(self, port: int) -> None:
-        """Expose the registry as Prometheus text on `port` (0: do nothing)."""
+    def serve(self, host: str, port: int) -> None:
+        """Expose the registry as Prometheus text on `host:port` (port 0: do nothing)."""
         if port:
-            start_http_server(port, registry=self.registry)
-            log.info("metrics on http://0.0.0.0:%d/metrics", port)
+            start_http_server(port, addr=host, registry=self.registry)
+            shown = f"[{host}]" if ":" in host else host
+            log.info("metrics on http://%s:%d/metrics", shown, port)
 
     def store_state(self, store: str) -> Callable[[bool], None]:
         """A callback setting the store's up/down gauge (for OutageTracker)."""
@@ -140,6 +162,9 @@ class ProcessorMetrics:
     def observe_dead_lettered(self, view: str | None) -> None:
         self.dead_lettered.labels(view=view or "unknown").inc()
         self._window.dead_lettered += 1
+
+    def observe_poison(self, view: str | None) -> None:
+        self.poison.labels(view=view or "unknown").inc()
 
     def observe_write(self, store: str, seconds: float) -> None:
         self.write_seconds.labels(store=store).observe(seconds)

@@ -15,8 +15,9 @@ from feature_repo.contract import ViewContract
 from stream_processor.batching import Batch, newest_per_entity
 from stream_processor.metrics import ProcessorMetrics
 from stream_processor.notify import UpdateNotifier
-from stream_processor.records import DeadLetter, EventRouter, SourceRecord
-from stream_processor.retry import Backoff, OutageTracker, retry_until_done
+from stream_processor.progress import WrittenOffsets
+from stream_processor.records import MAX_REASON_LENGTH, DeadLetter, EventRouter, SourceRecord
+from stream_processor.retry import Backoff, OutageTracker, first_line, retry_until_done
 from stream_processor.writers import (
     OFFLINE_TRANSIENT,
     ONLINE_TRANSIENT,
@@ -30,12 +31,16 @@ T = TypeVar("T")
 
 
 class DeadLetterSink(Protocol):
-    """Publishes dead letters and returns once the broker has all of them."""
+    """Publishes dead letters; per letter, None once the broker has it or the error."""
 
     address: str
     transient: tuple[type[BaseException], ...]
 
-    async def send(self, letters: Sequence[DeadLetter]) -> None: ...
+    def permanent(self, error: BaseException) -> bool:
+        """Is `error` a refusal of the record itself (retrying cannot help)?"""
+        ...
+
+    async def send(self, letters: Sequence[DeadLetter]) -> list[BaseException | None]: ...
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class BatchProcessor:
         self._backoff = backoff or Backoff()
         self._now = wall_clock
         self._notifier = notifier
+        self.written = WrittenOffsets()
         self.online_outage = OutageTracker(
             "online store", online.address, ONLINE_TRANSIENT, metrics.store_state("online")
         )
@@ -96,6 +102,7 @@ class BatchProcessor:
         )
         for name, events in batch.by_view().items():
             self.metrics.observe_events(name, len(events))
+        self.written.record((r.topic, r.partition, r.offset) for r in records)
         return BatchResult(len(batch.events), len(batch.dead_letters), online_rows, inserted)
 
     async def _timed(self, store: str, operation: Callable[[], Awaitable[T]]) -> T:
@@ -137,13 +144,52 @@ class BatchProcessor:
         )
 
     async def _send_dead_letters(self, batch: Batch) -> None:
-        letters = batch.dead_letters
-        if not letters:
+        remaining = list(batch.dead_letters)
+        if not remaining:
             return
-        # A retry after a partial failure may publish a letter twice (at-least-once, like the
-        # update topics); a letter is never dropped.
-        await retry_until_done(
-            lambda: self._dead_letters.send(letters), self.dead_letter_outage, self._backoff
+
+        async def attempt() -> None:
+            # Only the letters not yet acked are sent again; a timed-out send may still have
+            # reached the broker, so a letter can be published twice (at-least-once).
+            nonlocal remaining
+            while remaining:
+                outcomes = await self._dead_letters.send(remaining)
+                retry: list[DeadLetter] = []
+                outage: BaseException | None = None
+                for letter, error in zip(remaining, outcomes, strict=True):
+                    if error is None:
+                        self.metrics.observe_dead_lettered(letter.view)
+                    elif not self._dead_letters.permanent(error):
+                        retry.append(letter)
+                        outage = outage or error
+                    elif not letter.truncated:
+                        retry.append(self._refused(letter, error))
+                    else:
+                        self._poison(letter, error)
+                remaining = retry
+                if outage is not None:
+                    raise outage  # an outage: the tracker logs it, the backoff paces retries
+
+        await retry_until_done(attempt, self.dead_letter_outage, self._backoff)
+
+    def _refused(self, letter: DeadLetter, error: BaseException) -> DeadLetter:
+        """The topic refused the record itself: send a bounded copy instead."""
+        detail = first_line(error)
+        log.warning(
+            "dead-letter topic refused the record at %s (%s); sending a truncated copy",
+            letter.record.position,
+            detail,
         )
-        for letter in letters:
-            self.metrics.observe_dead_lettered(letter.view)
+        reason = f"{letter.reason}; the dead-letter topic refused the full record: {detail}"
+        return letter.truncated_copy(reason[:MAX_REASON_LENGTH])
+
+    def _poison(self, letter: DeadLetter, error: BaseException) -> None:
+        """Not even a truncated copy is accepted: say where it is, count it, move on."""
+        log.error(
+            "poison event at %s skipped (%s): the dead-letter topic refused even a truncated "
+            "copy: %s",
+            letter.record.position,
+            letter.reason,
+            first_line(error),
+        )
+        self.metrics.observe_poison(letter.view)

@@ -32,7 +32,8 @@ class Backoff:
 DEFAULT_BACKOFF = Backoff()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (at most 300 characters), for one log line."""
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
 
@@ -57,7 +58,7 @@ class OutageTracker:
     def failed(self, exc: BaseException) -> None:
         self.attempts += 1
         if self.started is not None:
-            log.debug("%s still unreachable at %s: %s", self.store, self.address, _first_line(exc))
+            log.debug("%s still unreachable at %s: %s", self.store, self.address, first_line(exc))
             return
         self.started = self.clock()
         self.on_change(False)
@@ -66,7 +67,7 @@ class OutageTracker:
                 "%s unreachable at %s: %s; retrying (batch held, offsets not committed)",
                 self.store,
                 self.address,
-                _first_line(exc),
+                first_line(exc),
             )
         else:
             # Not a connection problem: show the traceback once, then keep retrying the batch
@@ -75,7 +76,7 @@ class OutageTracker:
                 "%s write failed at %s: %s; retrying (batch held, offsets not committed)",
                 self.store,
                 self.address,
-                _first_line(exc),
+                first_line(exc),
                 exc_info=exc,
             )
 

@@ -170,8 +170,12 @@ class _Letters:
     address = "kafka"
     transient: tuple[type[BaseException], ...] = ()
 
-    async def send(self, letters: Sequence[Any]) -> None:
-        pass
+    @staticmethod
+    def permanent(error: BaseException) -> bool:
+        return False
+
+    async def send(self, letters: Sequence[Any]) -> list[BaseException | None]:
+        return [None] * len(letters)
 
 
 async def test_a_batch_completes_while_redis_pubsub_is_down() -> None:
@@ -183,7 +187,8 @@ async def test_a_batch_completes_while_redis_pubsub_is_down() -> None:
     )
     topic = topic_name(CREDIT_HISTORY)
     records = [
-        SourceRecord(topic, 0, i, b"k", _event(f"19800101_000{i}", i).encode()) for i in range(3)
+        SourceRecord(topic, 0, i, f"19800101_000{i}".encode(), _event(f"19800101_000{i}", i).encode())
+        for i in range(3)
     ]
     result = await asyncio.wait_for(processor.process(records), 1.0)
     await notifier.close()

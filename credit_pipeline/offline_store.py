@@ -7,9 +7,13 @@ loader and the stream processor append here directly. Every feature row carries 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
+import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -116,6 +120,7 @@ class PostgresOfflineWriter:
         self._settings = settings
         self._schema = settings.postgres_schema
         self._conn: Any = None
+        self._closing = threading.Lock()
 
     # -- connection ------------------------------------------------------------------------
 
@@ -131,9 +136,27 @@ class PostgresOfflineWriter:
             ) from exc
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._closing:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def abort(self) -> None:
+        """Break the connection under a call blocked on it, from any thread.
+
+        A server that hangs (stopped, or a host that vanished) keeps the TCP connection open,
+        so neither the statement timeout nor keepalives end a blocked call; shutting the socket
+        down makes it fail at once with "server closed the connection", and the caller opens a
+        new connection on its next attempt.
+        """
+        # Under the lock, the descriptor cannot be closed (and reused) while it is duplicated.
+        with self._closing, contextlib.suppress(OSError, psycopg2.Error):
+            conn = self._conn
+            if conn is None or conn.closed:
+                return
+            # A duplicate of libpq's descriptor: shutdown acts on the socket, close on the dup.
+            with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> PostgresOfflineWriter:
         self.connect()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,8 +22,9 @@ from stream_processor.online_rows import online_rows
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
 
-# A store that neither answers nor refuses (a hung host) must not hold the batch forever.
-WRITE_TIMEOUT_SECONDS = 30.0
+# A store that neither answers nor refuses (a hung host) must not hold the batch forever:
+# past this, the write counts as failed (an outage) and is retried.
+DEFAULT_WRITE_TIMEOUT_SECONDS = 10.0
 
 ONLINE_TRANSIENT: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
@@ -89,26 +91,33 @@ class FeastOnlineWriter:
     """
 
     def __init__(
-        self, store: FeatureStore, address: str, views: Sequence[ViewContract] = VIEWS
+        self,
+        store: FeatureStore,
+        address: str,
+        views: Sequence[ViewContract] = VIEWS,
+        timeout: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
     ) -> None:
         self.address = address
         self._config = store.config
         self._provider = store._get_provider()
         self._targets = {v.name: push_targets(store, v) for v in views}
+        self._timeout = timeout
 
     @classmethod
     def open(cls, settings: Settings) -> FeastOnlineWriter:
         from feature_repo.store import open_store
 
-        return cls(open_store(settings), f"{settings.redis_host}:{settings.redis_port}")
+        address = f"{settings.redis_host}:{settings.redis_port}"
+        return cls(open_store(settings), address, timeout=settings.store_timeout_seconds)
 
     async def write(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None:
         rows = online_rows(view, events)
         for target in self._targets[view.name]:
-            await asyncio.wait_for(
-                self._provider.online_write_batch_async(self._config, target, rows, None),
-                WRITE_TIMEOUT_SECONDS,
-            )
+            write = self._provider.online_write_batch_async(self._config, target, rows, None)
+            try:
+                await asyncio.wait_for(write, self._timeout)
+            except TimeoutError:
+                raise TimeoutError(f"no answer within {self._timeout:g} s") from None
 
     def write_sync(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None:
         """The same write, blocking (benchmarks and scripts)."""
@@ -118,12 +127,18 @@ class FeastOnlineWriter:
 
 
 class PostgresBatchWriter:
-    """Appends batches with `PostgresOfflineWriter` from a worker thread (psycopg2 blocks)."""
+    """Appends batches with `PostgresOfflineWriter` from its own thread (psycopg2 blocks).
+
+    One thread, so attempts never share the connection; a write that outlives the timeout has
+    its connection broken under it (`abort`), which frees the thread for the next attempt.
+    """
 
     def __init__(self, settings: Settings, views: Sequence[ViewContract] = VIEWS) -> None:
         self.address = settings.postgres_url_masked
         self._writer = PostgresOfflineWriter(settings)
         self._views = {v.name: v for v in views}
+        self._timeout = settings.store_timeout_seconds
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="offline-writer")
 
     def _write_blocking(
         self, groups: Mapping[str, Sequence[UpdateEvent]], created: datetime
@@ -146,7 +161,20 @@ class PostgresBatchWriter:
             raise
 
     async def write(self, groups: Mapping[str, Sequence[UpdateEvent]], created: datetime) -> int:
-        return await asyncio.to_thread(self._write_blocking, groups, created)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._thread, self._write_blocking, groups, created)
+        # After a timeout nobody awaits it any more: fetch its error so asyncio does not log it.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._timeout)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            # Hung (or we are shutting down): break the connection so the thread returns. The
+            # transaction may still commit on the server; the append is idempotent.
+            self._writer.abort()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise TimeoutError(f"no answer within {self._timeout:g} s") from None
 
     def close(self) -> None:
-        self._writer.close()
+        self._writer.abort()
+        self._thread.shutdown(wait=False, cancel_futures=True)

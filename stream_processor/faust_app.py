@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
@@ -17,15 +19,21 @@ from feature_repo.contract import VIEWS
 from stream_processor import kafka
 from stream_processor.errors import StreamProcessorError
 from stream_processor.overlap import BatchWriterTask
+from stream_processor.progress import (
+    AdaptiveFetchWait,
+    Partition,
+    StallDetector,
+    lag,
+)
 from stream_processor.runtime import WorkerRuntime, source_record
+from stream_processor.shutdown import EXIT_MARGIN_SECONDS, arm_exit_deadline
 
 log = logging.getLogger(__name__)
 
 # faust's default; a test or an operator may lengthen it (`process --commit-interval`).
 DEFAULT_COMMIT_INTERVAL_SECONDS = 2.8
-# How long shutdown or a rebalance waits for the batch in flight (a store may be down).
-SHUTDOWN_GRACE_SECONDS = 15.0
 SUMMARY_INTERVAL_SECONDS = 10.0
+PROGRESS_INTERVAL_SECONDS = 2.0
 
 
 class CreditStreamApp(faust.App):
@@ -34,11 +42,14 @@ class CreditStreamApp(faust.App):
     # faust's own logger, not this module's: its service chatter stays at the "faust" level.
     logger = logging.getLogger("faust.app.credit")
     fetch_max_wait_ms: int = 500
-    shutdown_grace_seconds: float = SHUTDOWN_GRACE_SECONDS
+    # How long shutdown or a rebalance waits for the batch in flight (a store may be down).
+    shutdown_grace_seconds: float = 15.0
     runtime: WorkerRuntime
 
     async def on_stop(self) -> None:
         log.info("stopping: finishing the batch in flight, then committing its offsets")
+        # Whatever a store or the broker does from here on, the process is gone in bounded time.
+        arm_exit_deadline(self.shutdown_grace_seconds + EXIT_MARGIN_SECONDS)
         await super().on_stop()  # faust waits for every fetched event to be acked, commits
         line = self.runtime.metrics.summary()
         log.info("stopped%s", f"; since the last summary: {line}" if line else "")
@@ -55,17 +66,42 @@ class CreditStreamApp(faust.App):
         # faust waits for every fetched event to be acked, i.e. for the batch in flight to be
         # written and acked, then commits. During a store outage that wait is bounded: the
         # batch stays uncommitted and is redelivered to whoever owns the partition next.
-        try:
-            await asyncio.wait_for(
-                super()._consumer_wait_empty(consumer, logger), self.shutdown_grace_seconds
-            )
-        except TimeoutError:
-            log.warning(
-                "batch in flight not written within %.0f s; its events stay uncommitted and "
-                "will be redelivered",
-                self.shutdown_grace_seconds,
-            )
-            await cast(Consumer, consumer).commit_and_end_transactions()
+        # Not asyncio.wait_for: it would wait for the cancelled wait to end, and faust's
+        # wait_empty outlives a cancellation while events are unacked.
+        waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        done, _ = await asyncio.wait({waiting}, timeout=self.shutdown_grace_seconds)
+        if waiting in done:
+            waiting.result()
+            return
+        waiting.cancel()
+        log.warning(
+            "batch in flight not written within %.0f s; its events stay uncommitted and "
+            "will be redelivered",
+            self.shutdown_grace_seconds,
+        )
+        await cast(Consumer, consumer).commit_and_end_transactions()
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """Per assigned partition: the broker's end (from fetch answers) and the fetch position."""
+
+    ends: dict[Partition, int]
+    positions: dict[Partition, int]
+
+
+async def fetch_offsets(consumer: ConsumerT) -> Offsets:
+    """Where the fetcher is and where the log ends, without asking the broker anything: the
+    end comes with every fetch answer (exact, unlike Tansu's ListOffsets, and free)."""
+    ends: dict[Partition, int] = {}
+    positions: dict[Partition, int] = {}
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        position = await consumer.position(tp)
+        if end is not None and position is not None:
+            ends[(tp.topic, tp.partition)] = end
+            positions[(tp.topic, tp.partition)] = position
+    return Offsets(ends, positions)
 
 
 def build_app(settings: Settings, *, commit_interval: float | None = None) -> CreditStreamApp:
@@ -89,6 +125,7 @@ def build_app(settings: Settings, *, commit_interval: float | None = None) -> Cr
         datadir=str(settings.state_path / "faust" / settings.consumer_group),
     )
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
+    app.shutdown_grace_seconds = settings.shutdown_grace_seconds
 
     source = app.topic(
         *(topic_name(v, settings.topic_prefix) for v in VIEWS),
@@ -135,6 +172,7 @@ def build_app(settings: Settings, *, commit_interval: float | None = None) -> Cr
 
         writer: BatchWriterTask[EventT[bytes]] = BatchWriterTask(write, settings.batch_max_size)
         writer.start()
+        runtime.writer = writer
         try:
             # noack_take: faust never acks these events itself (take() acks a batch when the
             # generator resumes or closes, even after an error).
@@ -151,9 +189,38 @@ def build_app(settings: Settings, *, commit_interval: float | None = None) -> Cr
         if line:
             log.info("%s", line)
 
+    stall = StallDetector(settings.stall_seconds, runtime.metrics.stalled.set)
+    fetch_wait = AdaptiveFetchWait(
+        settings.kafka_fetch_max_wait_ms,
+        max(settings.kafka_fetch_max_wait_cap_ms, settings.kafka_fetch_max_wait_ms),
+        on_change=lambda ms: cast(kafka.Consumer, app.consumer).set_fetch_max_wait(ms),
+    )
+    runtime.metrics.fetch_wait_ms.set(fetch_wait.wait_ms)
+
+    @app.timer(PROGRESS_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def watch_progress() -> None:
+        processor, writer = runtime.ready, runtime.writer
+        if processor is None or writer is None:
+            return
+        try:
+            offsets = await asyncio.wait_for(
+                fetch_offsets(app.consumer), settings.store_timeout_seconds
+            )
+        except Exception as exc:  # noqa: BLE001 - the consumer may be rebalancing; next tick
+            log.debug("offsets unknown: %s", exc)
+            return
+        # What is written, or for a partition with nothing written yet, where fetching is.
+        total = lag(offsets.ends, {**offsets.positions, **processor.written.next})
+        runtime.metrics.lag.set(total)
+        stall.observe(total, processor.written.batches)
+        fetch_wait.look(total, processor.written.events, writer.busy_seconds, time.monotonic())
+        runtime.metrics.fetch_wait_ms.set(fetch_wait.wait_ms)
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust stubs: any handler
     async def on_assigned(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         assigned: set[TP] = args[0] if args else kwargs.get("assigned", set())
+        if runtime.ready is not None:
+            runtime.ready.written.forget(assigned)  # faust resumes them from committed offsets
         parts = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
         log.info("assigned %d partitions: %s", len(parts), ", ".join(parts) or "none")
 

@@ -1,4 +1,9 @@
-"""Two corrections to faust's aiokafka driver: a configurable fetch wait, and stale acks ignored."""
+"""Corrections to faust's aiokafka driver: an adjustable fetch wait, and stale acks ignored.
+
+Both reach into private attributes of aiokafka and faust (there is no public way); they live
+here only, and tests/stream_processor/test_kafka_compat.py fails loudly when the locked
+versions change under them.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +19,48 @@ from faust.types.tuples import ack_lock
 _FAUST_LOGGER = logging.getLogger("faust.transport.credit")
 
 
+def set_fetch_max_wait(consumer: aiokafka.AIOKafkaConsumer, wait_ms: int) -> None:
+    """Change how long the broker may hold a fetch, before or while the consumer runs.
+
+    aiokafka reads the value into its fetcher when the consumer starts and then into every
+    fetch request it builds; the fetcher's copy is what a running consumer uses.
+    """
+    consumer._fetch_max_wait_ms = wait_ms
+    fetcher = consumer._fetcher
+    if fetcher is not None:
+        fetcher._fetch_max_wait_ms = wait_ms
+
+
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     logger = _FAUST_LOGGER
+    # The aiokafka consumer this thread created (None until it starts).
+    kafka_consumer: aiokafka.AIOKafkaConsumer | None = None
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # faust hard-codes fetch_max_wait_ms=1500. A broker that holds every fetch for its full
-        # wait (Tansu) then adds 0.4-0.75 s to each event; aiokafka reads this attribute when
-        # the consumer starts, which happens after this method returns.
-        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 500)
+        # wait (Tansu) then adds 0.4-0.75 s to each event.
+        set_fetch_max_wait(consumer, getattr(self.app, "fetch_max_wait_ms", 500))
+        self.kafka_consumer = consumer
         return consumer
 
 
 class Consumer(faust_aiokafka.Consumer):
-    """faust's aiokafka consumer with the two corrections."""
+    """faust's aiokafka consumer with the corrections."""
 
     logger = _FAUST_LOGGER
+    _credit_thread: _ConsumerThread | None = None
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        self._credit_thread = _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        return self._credit_thread
+
+    def set_fetch_max_wait(self, wait_ms: int) -> None:
+        """Change the fetch wait of the running consumer (from the next fetch request on)."""
+        thread = self._credit_thread
+        if thread is not None and thread.kafka_consumer is not None:
+            # An int attribute read by the consumer thread: one store, no lock needed.
+            set_fetch_max_wait(thread.kafka_consumer, wait_ms)
 
     def ack(self, message: Message) -> bool:
         # faust skips *and acks* messages fetched before a rebalance (old generation). Recording

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -25,6 +26,8 @@ class BatchWriterTask(Generic[T]):
         self._writing = False
         self._changed = asyncio.Event()  # set when pending grows or the writer takes it
         self._task: asyncio.Task[None] | None = None
+        self._busy_seconds = 0.0
+        self._busy_since: float | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="batch-writer")
@@ -36,11 +39,14 @@ class BatchWriterTask(Generic[T]):
                 await self._changed.wait()
             batch, self._pending = self._pending, []
             self._writing = True
+            self._busy_since = time.monotonic()
             self._changed.set()  # room for submitters
             try:
                 await self._write(batch)
             finally:
                 self._writing = False
+                self._busy_seconds += time.monotonic() - self._busy_since
+                self._busy_since = None
 
     async def _wait_change(self) -> None:
         """Wait for the writer to take or finish something; re-raise if it died."""
@@ -63,6 +69,12 @@ class BatchWriterTask(Generic[T]):
     @property
     def idle(self) -> bool:
         return not self._pending and not self._writing
+
+    @property
+    def busy_seconds(self) -> float:
+        """Time spent writing since the start, the write in progress included."""
+        running = 0.0 if self._busy_since is None else time.monotonic() - self._busy_since
+        return self._busy_seconds + running
 
     def cancel(self) -> None:
         if self._task is not None:

@@ -16,6 +16,7 @@ from stream_processor.dead_letters import FaustDeadLetterSink
 from stream_processor.errors import FeatureViewNotRegistered, StreamProcessorError
 from stream_processor.metrics import ProcessorMetrics
 from stream_processor.notify import RedisUpdateNotifier
+from stream_processor.overlap import BatchWriterTask
 from stream_processor.pipeline import BatchProcessor
 from stream_processor.records import EventRouter, SourceRecord
 from stream_processor.retry import OutageTracker, retry_until_done
@@ -48,6 +49,8 @@ class WorkerRuntime:
         self._dead_letter_topic = dead_letter_topic
         self._online: FeastOnlineWriter | None = None
         self._processor: BatchProcessor | None = None
+        # The agent's batch writer once it runs (its idleness tells a starved fetch apart).
+        self.writer: BatchWriterTask[Any] | None = None
 
     def preflight(self) -> None:
         """Open the stores before faust starts, so a configuration error ends the command
@@ -58,6 +61,11 @@ class WorkerRuntime:
         """The batch processor, built on first use (the agent's start)."""
         if self._processor is None:
             self._processor = await self._build()
+        return self._processor
+
+    @property
+    def ready(self) -> BatchProcessor | None:
+        """The batch processor once built, else None."""
         return self._processor
 
     def _prepare_stores(self) -> FeastOnlineWriter:
@@ -89,11 +97,13 @@ class WorkerRuntime:
 
     def _serve_metrics(self) -> None:
         try:
-            self.metrics.serve(self.settings.metrics_port)
+            self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
         except OSError as exc:
             raise StreamProcessorError(
-                f"cannot serve metrics on port {self.settings.metrics_port} ({exc.strerror}): "
-                "set CREDIT_METRICS_PORT to a free port, or 0 for no metrics endpoint"
+                f"cannot serve metrics on {self.settings.metrics_host}:"
+                f"{self.settings.metrics_port} ({exc.strerror}): set CREDIT_METRICS_PORT to a "
+                "free port (or 0 for no metrics endpoint) and CREDIT_METRICS_HOST to an address "
+                "of this host"
             ) from exc
 
     async def _build(self) -> BatchProcessor:
@@ -108,12 +118,17 @@ class WorkerRuntime:
             notifier.start()
         processor = BatchProcessor(
             router=EventRouter(
-                settings.topic_prefix, timedelta(seconds=settings.max_future_seconds)
+                settings.topic_prefix,
+                timedelta(seconds=settings.max_future_seconds),
+                max_event_bytes=settings.max_event_bytes,
             ),
             online=online,
             offline=PostgresBatchWriter(settings),
             dead_letters=FaustDeadLetterSink(
-                self.app, settings.dead_letter_topic, settings.kafka_bootstrap_servers
+                self.app,
+                settings.dead_letter_topic,
+                settings.kafka_bootstrap_servers,
+                timeout=settings.store_timeout_seconds,
             ),
             metrics=self.metrics,
             notifier=notifier,

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from enum import Enum
 from types import FrameType
 from typing import Any
@@ -104,40 +106,133 @@ def worker_command(index: int, *, commit_interval: float | None = None) -> list[
     return command
 
 
+# A worker that exits on its own is restarted after a pause that doubles each time; one that
+# exits this often within the window is broken, and the group stops rather than flap.
+RESTART_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+MAX_EXITS = 5
+EXIT_WINDOW_SECONDS = 300.0
+# Exit status 2 means bad settings or arguments: restarting would only fail again.
+EXIT_CONFIGURATION = 2
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class WorkerSlot:
+    """One worker of the group: its process, and when it exited lately."""
+
+    index: int
+    command: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    exits: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=self.env)
+        self.restart_at = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
 def supervise(settings: Settings, workers: int, *, commit_interval: float | None = None) -> int:
-    """Start `workers` worker processes in one group, forward SIGINT/SIGTERM, wait for all."""
-    children: list[subprocess.Popen[bytes]] = []
+    """Run `workers` worker processes in one group until SIGINT/SIGTERM (forwarded to all).
+
+    A worker that exits meanwhile is reaped and logged at once; Kafka hands its partitions to
+    the others, and it is restarted after a pause. Bad settings (exit 2), or a worker that
+    exits MAX_EXITS times within EXIT_WINDOW_SECONDS, stop the whole group instead.
+    """
+    slots: list[WorkerSlot] = []
     for index in range(workers):
         port = settings.metrics_port + index if settings.metrics_port else 0
         child_settings = settings.model_copy(update={"metrics_port": port})
         # The parent's environment passes through (PATH, locale); the settings override it.
         env = {**os.environ, **settings_env(child_settings)}
-        children.append(
-            subprocess.Popen(worker_command(index, commit_interval=commit_interval), env=env)
-        )
+        slots.append(WorkerSlot(index, worker_command(index, commit_interval=commit_interval), env))
+    for slot in slots:
+        slot.start()
     log.info(
         "started %d workers in group %s (pids %s)",
         workers,
         settings.consumer_group,
-        ", ".join(str(c.pid) for c in children),
+        ", ".join(str(slot.process.pid) for slot in slots if slot.process),
     )
+    stopping: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        log.info("%s: stopping %d workers", signal.Signals(signum).name, workers)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
+        if not stopping:
+            log.info("%s: stopping %d workers", signal.Signals(signum).name, workers)
+        stopping.append(signum)
+        for slot in slots:
+            if slot.running and slot.process is not None:
+                slot.process.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        codes = [child.wait() for child in children]
+        failure = _watch(slots, stopping)
+        if failure is not None and not stopping:
+            forward(signal.SIGTERM, None)
+        for slot in slots:
+            if slot.process is not None:
+                code = slot.process.wait()
+                # A worker still starting when the signal came dies of it: a normal stop.
+                if stopping and code == -stopping[0]:
+                    code = 0
+                if code and failure is None:
+                    log.warning("worker %d %s", slot.index, _describe_exit(code))
+                    failure = code if code > 0 else 1
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    for index, code in enumerate(codes):
-        if code:
-            log.warning("worker %d exited with code %d", index, code)
-    return next((code for code in codes if code), 0)
+    return failure or 0
+
+
+def _watch(slots: list[WorkerSlot], stopping: list[int]) -> int | None:
+    """Reap, log and restart workers until a stop signal; an exit status ends the group."""
+    while not stopping:
+        now = time.monotonic()
+        for slot in slots:
+            if slot.process is None or slot.process.poll() is None:
+                if slot.restart_at is not None and now >= slot.restart_at and not stopping:
+                    slot.start()
+                    log.info("worker %d restarted (pid %d)", slot.index, slot.process.pid)
+                continue
+            code = slot.process.returncode
+            slot.process = None
+            slot.exits = [t for t in slot.exits if now - t < EXIT_WINDOW_SECONDS] + [now]
+            if code == EXIT_CONFIGURATION:
+                log.error(
+                    "worker %d %s (bad settings): stopping the group",
+                    slot.index,
+                    _describe_exit(code),
+                )
+                return code
+            if len(slot.exits) >= MAX_EXITS:
+                log.error(
+                    "worker %d %s, its %d exit within %.0f s: stopping the group",
+                    slot.index,
+                    _describe_exit(code),
+                    len(slot.exits),
+                    EXIT_WINDOW_SECONDS,
+                )
+                return code if code > 0 else 1
+            delay = RESTART_DELAYS[min(len(slot.exits), len(RESTART_DELAYS)) - 1]
+            slot.restart_at = now + delay
+            log.warning(
+                "worker %d %s; its partitions go to the other workers, restarting it in %.0f s",
+                slot.index,
+                _describe_exit(code),
+                delay,
+            )
+        time.sleep(POLL_SECONDS)
+    return None
 
 
 def configure_logging(verbose: bool = False, label: str | None = None) -> None:

@@ -28,6 +28,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="services of the integration tests: the embedded local stack (default) or "
         "testcontainers (Apache Kafka, Valkey, Postgres; needs a Docker engine)",
     )
+    parser.addoption(
+        "--reliability-report",
+        metavar="PATH",
+        default=None,
+        help="write the fault suite's figures (tests/stream_processor/test_faults.py) into "
+        "the table of PATH (docs/reliability.md)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -381,6 +381,30 @@ class Harness:
         stop(record.identity, service.stop_signal, 15)
         remove_pid_file(stack.paths.pid_file(name))
 
+    def signal_service(self, name: str, sig: signal.Signals) -> None:
+        """Send `sig` to every process of one server of the session stack (SIGSTOP: a hang).
+
+        SIGKILL is a crash: the server's group is killed and its pid file removed, so that
+        `start_services` starts it again from its data on disk.
+        """
+        from credit_pipeline.stack import LocalStack
+        from credit_pipeline.stack.process import read_pid_file, remove_pid_file, stop
+
+        stack = LocalStack(self.settings)
+        record = read_pid_file(stack.paths.pid_file(name))
+        assert record is not None, f"{name} of the session stack is not running"
+        if sig == signal.SIGKILL:
+            stop(record.identity, signal.SIGKILL, 15)  # waits until the whole group is gone
+            remove_pid_file(stack.paths.pid_file(name))
+        else:
+            # Every process of the server: Postgres' backends leave the postmaster's group.
+            import psutil
+
+            server = psutil.Process(record.identity.pid)
+            for process in [server, *server.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.send_signal(sig)
+
     def start_services(self) -> None:
         """Start whatever server of the session stack is stopped (data kept on disk)."""
         from credit_pipeline.stack import LocalStack
@@ -412,3 +436,41 @@ def harness(harness_factory: Callable[..., Harness], tmp_path: Path) -> Iterator
     made = harness_factory(tmp_path)
     yield made
     made.close()
+
+
+# -- the fault suite's report ------------------------------------------------------------------
+
+REPORT_BEGIN = "<!-- fault-table:begin -->"
+REPORT_END = "<!-- fault-table:end -->"
+
+
+def render_fault_table(outcomes: Sequence[Any], when: str) -> str:
+    """The markdown table of docs/reliability.md from the fault suite's outcomes."""
+    lines = [
+        f"Measured {when} by the command above on the embedded stack (Tansu, Valkey, Postgres).",
+        "",
+        "| fault | events | lost offline | duplicated offline | stale online | caught up in |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for o in outcomes:
+        lines.append(
+            f"| {o.fault} | {o.events:,} | {o.lost_offline} | {o.duplicated_offline} | "
+            f"{o.stale_online} | {o.catch_up_seconds:.1f} s |"
+        )
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="session")
+def reliability(request: pytest.FixtureRequest) -> Iterator[Callable[[Any], None]]:
+    """Collects each fault's outcome; with --reliability-report PATH, rewrites its table."""
+    outcomes: list[Any] = []
+    yield outcomes.append
+    target = request.config.getoption("--reliability-report")
+    if not target or not outcomes:
+        return
+    path = Path(target)
+    text = path.read_text()
+    begin, end = text.index(REPORT_BEGIN) + len(REPORT_BEGIN), text.index(REPORT_END)
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    table = render_fault_table(outcomes, when)
+    path.write_text(text[:begin] + "\n" + table + "\n" + text[end:])

@@ -179,6 +179,7 @@ def _publish(settings: Settings, event: Any) -> None:
 def test_watched_value_appears_within_a_second_and_the_form_decides(
     trained_stack: Any, live_settings: Settings, services: str, browser: Any
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -186,7 +187,11 @@ def test_watched_value_appears_within_a_second_and_the_form_decides(
     key = application["dob_ssn"]
     masked = ENTITY_KEYS["dob_ssn"].mask(key)
     browser.get(services + "/")
-    wait = WebDriverWait(browser, 30, poll_frequency=0.02)
+    # The page re-renders a card when its values change: an element found just before that is
+    # stale by the time its text is read, and the next poll finds the new one.
+    wait = WebDriverWait(
+        browser, 30, poll_frequency=0.02, ignored_exceptions=[StaleElementReferenceException]
+    )
     wait.until(lambda d: d.find_element(By.ID, "status").text == "live")
 
     # Pick the applicant: its values are read once through Feast.

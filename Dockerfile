@@ -28,12 +28,17 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # Then the project itself (a regular, non-editable install; its dependencies are already in).
 COPY pyproject.toml README.md ./
-COPY credit_pipeline ./credit_pipeline
+# The layers bottom to top (docs/architecture.md); bench/ is a development tool, not copied.
 COPY feature_repo ./feature_repo
+COPY core ./core
 COPY producers ./producers
 COPY stream_processor ./stream_processor
 COPY scoring_api ./scoring_api
-COPY bench ./bench
+COPY training ./training
+COPY history ./history
+COPY live ./live
+COPY local_stack ./local_stack
+COPY credit_pipeline ./credit_pipeline
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/venv/bin/python --no-deps .
 

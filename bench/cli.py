@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import FreshnessConfig, IngestConfig, ScoringConfig
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 
 PARTS = ("ingest", "freshness", "scoring")
 DEFAULT_OUT = Path("artifacts") / "bench"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.events import warmup_stream
 from bench.procs import ChildProcess, child_env, scrape, scrape_samples
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 from producers.entities import EntityPool
 from producers.producer import EventProducer
 from producers.pump import pump

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credit_pipeline.errors import CreditPipelineError
+from core.errors import CreditPipelineError
 
 
 class BenchError(CreditPipelineError):

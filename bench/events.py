@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from credit_pipeline.events import UpdateEvent
-from feature_repo.contract import VIEWS, ViewContract
+from core.contract import VIEWS, ViewContract
+from core.events import UpdateEvent
 from producers.entities import EntityPool
 from producers.random_updates import RandomUpdates
 

@@ -30,12 +30,12 @@ from bench.procs import ChildProcess, child_env, free_port
 from bench.stack import BenchStack
 from bench.stats import latency_summary, percentile
 from bench.verify import micros
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS_BY_NAME
+from core.contract import VIEWS_BY_NAME
+from core.settings import Settings
+from core.topics import ensure_topics
 from producers.entities import EntityPool
 from producers.pump import pump
 from producers.random_updates import VIEW_WEIGHTS
-from producers.topics import ensure_topics
 
 Say = Callable[[str], None]
 

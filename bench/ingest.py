@@ -36,11 +36,11 @@ from bench.stack import BenchStack
 from bench.stages import stage_costs
 from bench.stats import median, ratio
 from bench.verify import check_online, offline_counts
-from credit_pipeline.events import UpdateEvent
-from credit_pipeline.settings import Settings
+from core.events import UpdateEvent
+from core.settings import Settings
+from core.topics import ensure_topics
 from producers.entities import EntityPool
 from producers.pump import PumpResult, pump
-from producers.topics import ensure_topics
 
 if TYPE_CHECKING:
     from feast import FeatureStore

@@ -13,8 +13,8 @@ import psutil
 
 from bench.profiling import py_spy_path
 from bench.wrk import wrk_path
-from credit_pipeline.settings import REPO_ROOT
-from credit_pipeline.stack import LocalStack
+from core.settings import REPO_ROOT
+from local_stack import LocalStack
 
 PACKAGES = (
     "feast",

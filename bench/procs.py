@@ -16,8 +16,7 @@ from typing import TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.errors import ChildFailed
-from credit_pipeline.settings import REPO_ROOT, Settings
-from stream_processor.cli import settings_env
+from core.settings import REPO_ROOT, Settings, settings_env
 
 T = TypeVar("T")
 

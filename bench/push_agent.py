@@ -22,11 +22,11 @@ from typing import Any, cast
 import faust
 from faust.types import TransportT
 
-from credit_pipeline.events import UpdateEvent, parse_event, topic_name, view_of_topic
-from credit_pipeline.settings import Settings
-from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VIEWS
+from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VIEWS
+from core.events import UpdateEvent, parse_event, topic_name, view_of_topic
+from core.logs import configure_logging
+from core.settings import Settings
 from stream_processor import kafka
-from stream_processor.cli import configure_logging
 
 log = logging.getLogger("bench.push_agent")
 
@@ -54,7 +54,7 @@ def build_app(settings: Settings, mode: str, batch_rows: int) -> faust.App:
     """The baseline agent: same broker options as the processor, Feast's push as the sink."""
     from feast.data_source import PushMode
 
-    from feature_repo.store import open_store
+    from core.feast_store import open_store
 
     store = open_store(settings)
     # Scraped as bench_agent_events_pushed_total (bench.consumers.PUSHED).

@@ -14,8 +14,8 @@ from bench.machine import machine_info
 from bench.memory import MemoryMonitor
 from bench.scoring import run_scoring
 from bench.stack import BenchStack, bench_stack, load_history
-from credit_pipeline.history import History, generate_history
-from credit_pipeline.settings import Settings
+from core.settings import Settings
+from history import History, generate_history
 from producers.entities import pool_from_history
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def _run(
     profiles: dict[str, Any] = {}
     pool = pool_from_history(history)
     if "ingest" in parts:
-        from feature_repo.store import open_store
+        from core.feast_store import open_store
 
         monitor.phase = "ingest"
         store = open_store(stack.settings)
@@ -103,7 +103,7 @@ def _run(
         monitor.phase = "freshness"
         out["freshness"] = run_freshness(stack, pool, sizes.freshness, monitor, say).to_json()
     if "scoring" in parts:
-        from credit_pipeline.training.train import train_model
+        from training.train import train_model
 
         monitor.phase = "scoring"
         say("scoring: training the model on the offline store")

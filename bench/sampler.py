@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.verify import proto_micros
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS_BY_NAME
-from feature_repo.store import open_store
+from core.contract import VIEWS_BY_NAME
+from core.feast_store import open_store
+from core.settings import Settings
 
 
 def main(argv: list[str]) -> int:

@@ -36,8 +36,8 @@ from bench.servers import (
 from bench.stack import BenchStack
 from bench.stats import latency_summary, median, percentile, ratio
 from bench.wrk import INSTALL_HINT, run_wrk, wrk_path
-from credit_pipeline.history import History
-from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, scoring_feature_refs
+from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, scoring_feature_refs
+from history import History
 
 Say = Callable[[str], None]
 

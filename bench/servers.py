@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import ChildProcess, child_env, free_port
-from credit_pipeline.settings import FEATURE_REPO_DIR, Settings
+from core.settings import FEATURE_REPO_DIR, Settings
 
 READY_TIMEOUT_S = 120.0
 

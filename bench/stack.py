@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.procs import free_port
-from credit_pipeline.console import Progress
-from credit_pipeline.history import History
-from credit_pipeline.settings import Settings, StackMode
-from credit_pipeline.stack import LocalStack
-from credit_pipeline.stack.process import read_pid_file
-from credit_pipeline.stack.sysuser import scratch_state_dir
+from core.console import Progress
+from core.settings import Settings, StackMode
+from history import History
+from local_stack import LocalStack
+from local_stack.process import read_pid_file
+from local_stack.sysuser import scratch_state_dir
 
 log = logging.getLogger(__name__)
 

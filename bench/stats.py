@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 
+from core.stats import percentile
 
-def percentile(samples: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile, q in [0, 100]; None for no samples."""
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    rank = math.ceil(q / 100 * len(ordered))
-    return ordered[max(0, min(len(ordered), rank) - 1)]
+__all__ = ["latency_summary", "median", "percentile", "ratio"]
 
 
 def latency_summary(samples_ms: Sequence[float]) -> dict[str, float | None]:

@@ -12,9 +12,9 @@ import psycopg2
 from psycopg2 import sql
 
 from bench.events import EntityRef
-from credit_pipeline.events import UpdateEvent
-from credit_pipeline.settings import Settings
-from feature_repo.contract import EVENT_ID, VIEWS_BY_NAME
+from core.contract import EVENT_ID, VIEWS_BY_NAME
+from core.events import UpdateEvent
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from feast import FeatureStore

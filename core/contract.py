@@ -89,7 +89,7 @@ def _kind(dtype: object) -> Kind:
     try:
         return _KIND_OF_DTYPE[dtype]  # type: ignore[index,return-value]
     except KeyError:
-        raise TypeError(f"feature dtype {dtype!r} has no mapping in feature_repo.contract") from None
+        raise TypeError(f"feature dtype {dtype!r} has no mapping in core.contract") from None
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,10 @@ class ViewContract:
     @property
     def table(self) -> str:
         """Offline table (unqualified; the schema comes from settings)."""
-        return self.push_source.batch_source.get_table_query_string()
+        source = self.push_source.batch_source
+        if source is None:
+            raise TypeError(f"push source {self.push_source.name!r} has no batch source")
+        return str(source.get_table_query_string())
 
     @property
     def row_columns(self) -> tuple[Column, ...]:
@@ -174,7 +177,7 @@ FEAST_OBJECTS = (
 def scoring_feature_refs() -> list[str]:
     """`view:feature` references of the scoring service, in the order the service lists them."""
     return [
-        f"{proj.name_to_use()}:{feature.name}"
+        f"{proj.name_to_use()}:{feature.name}"  # type: ignore[no-untyped-call]
         for proj in SCORING_SERVICE.feature_view_projections
         for feature in proj.features
     ]

@@ -7,3 +7,7 @@ class CreditPipelineError(Exception):
 
 class ConfigurationError(CreditPipelineError):
     """A setting is missing or inconsistent."""
+
+
+class KafkaUnreachableError(CreditPipelineError):
+    """No Kafka broker answered at the configured address."""

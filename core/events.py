@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from credit_pipeline.errors import CreditPipelineError
-from feature_repo.contract import EVENT_ID, EVENT_TIMESTAMP, VIEWS, Column, ViewContract
+from core.contract import EVENT_ID, EVENT_TIMESTAMP, VIEWS, Column, ViewContract
+from core.errors import CreditPipelineError
 
 SCHEMA_VERSION = 1
 SCHEMA_VERSION_FIELD = "schema_version"
@@ -110,12 +110,18 @@ def _parse_value(column: Column, value: Any) -> Any:
         raise InvalidEvent(f"field {column.name!r} is null; the full feature row is required")
     if column.kind == "int64":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidEvent(f"field {column.name!r} must be an integer, got {type(value).__name__}")
+            raise InvalidEvent(
+                f"field {column.name!r} must be an integer, got {type(value).__name__}"
+            )
         if not _INT64[0] <= value <= _INT64[1]:
             raise InvalidEvent(f"field {column.name!r} is outside the int64 range")
         return value
     if column.kind == "float64":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise InvalidEvent(f"field {column.name!r} must be a finite number")
         return float(value)
     if not isinstance(value, str):
@@ -157,7 +163,9 @@ def parse_event(
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent(f"value is not JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+        raise InvalidEvent(
+            f"value is not JSON: {exc.msg if hasattr(exc, 'msg') else exc}"
+        ) from None
     if not isinstance(doc, dict):
         raise InvalidEvent(f"value must be a JSON object, got {type(doc).__name__}")
     version = doc.get(SCHEMA_VERSION_FIELD)
@@ -166,15 +174,21 @@ def parse_event(
             f"{SCHEMA_VERSION_FIELD} must be {SCHEMA_VERSION}, got {_describe(version)}"
         )
     expected = {*ENVELOPE_FIELDS, *(c.name for c in view.row_columns)}
-    missing = [name for name in (*ENVELOPE_FIELDS, *(c.name for c in view.row_columns)) if name not in doc]
+    missing = [
+        name for name in (*ENVELOPE_FIELDS, *(c.name for c in view.row_columns)) if name not in doc
+    ]
     if missing:
-        raise InvalidEvent(f"missing field(s) {', '.join(map(repr, missing))} for view {view.name!r}")
+        raise InvalidEvent(
+            f"missing field(s) {', '.join(map(repr, missing))} for view {view.name!r}"
+        )
     unknown = set(doc) - expected
     if unknown:
         raise InvalidEvent(f"unknown field(s) {_field_names(unknown)} for view {view.name!r}")
     event_id = doc[EVENT_ID]
     if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
-        raise InvalidEvent(f"{EVENT_ID!r} must be a non-empty string of at most {MAX_EVENT_ID_LENGTH} characters")
+        raise InvalidEvent(
+            f"{EVENT_ID!r} must be a non-empty string of at most {MAX_EVENT_ID_LENGTH} characters"
+        )
     ts = _parse_timestamp(doc[EVENT_TIMESTAMP], now or datetime.now(UTC), max_future)
     try:
         key = view.entity_key.parse(doc[view.entity.name])

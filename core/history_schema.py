@@ -1,12 +1,12 @@
-"""The three history tables as the tutorial names them, derived from `feature_repo.contract`."""
+"""The three history tables as the tutorial names them, derived from `core.contract`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from credit_pipeline.errors import CreditPipelineError
-from feature_repo import contract
-from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, Column
+from core import contract
+from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, Column
+from core.errors import CreditPipelineError
 
 # The loan table's id and label, by position in the contract (it lists the id first and the
 # label last) so that no name is typed twice; checked below.
@@ -54,6 +54,4 @@ TABLES: tuple[TableSpec, ...] = (ZIPCODE_TABLE, CREDIT_HISTORY_TABLE, LOAN_TABLE
 
 # Fail at import, not deep inside a load, if the contract ever reorders the loan columns.
 if (LOAN_ID, LABEL) != ("loan_id", "loan_status"):
-    raise ImportError(
-        f"feature_repo.contract.LOAN_COLUMNS changed order: id {LOAN_ID}, label {LABEL}"
-    )
+    raise ImportError(f"core.contract.LOAN_COLUMNS changed order: id {LOAN_ID}, label {LABEL}")

@@ -22,9 +22,7 @@ import pandas as pd
 import psycopg2
 from psycopg2 import sql
 
-from credit_pipeline.errors import CreditPipelineError
-from credit_pipeline.settings import Settings
-from feature_repo.contract import (
+from core.contract import (
     CREATED_TIMESTAMP,
     EVENT_ID,
     EVENT_TIMESTAMP,
@@ -34,6 +32,8 @@ from feature_repo.contract import (
     Column,
     ViewContract,
 )
+from core.errors import CreditPipelineError
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +176,7 @@ class PostgresOfflineWriter:
 
     # -- appends ---------------------------------------------------------------------------
 
-    def append_csv(
-        self, table: str, columns: Sequence[str], key: str, payload: io.StringIO
-    ) -> int:
+    def append_csv(self, table: str, columns: Sequence[str], key: str, payload: io.StringIO) -> int:
         """COPY CSV rows into `table` through a staging table; rows whose `key` exists are
         skipped. Returns the number of rows inserted. One transaction."""
         self.connect()
@@ -199,16 +197,14 @@ class PostgresOfflineWriter:
                 payload,
             )
             cur.execute(
-                sql.SQL(
-                    "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO NOTHING"
-                ).format(target, cols, cols, staging, sql.Identifier(key))
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO NOTHING").format(
+                    target, cols, cols, staging, sql.Identifier(key)
+                )
             )
             inserted: int = cur.rowcount
         return inserted
 
-    def append_rows(
-        self, view: ViewContract, rows: Iterable[Sequence[Any]]
-    ) -> int:
+    def append_rows(self, view: ViewContract, rows: Iterable[Sequence[Any]]) -> int:
         """Append rows in `view_columns(view)` order (the stream processor's path)."""
         buf = io.StringIO()
         writer = csv.writer(buf, quoting=csv.QUOTE_MINIMAL)
@@ -220,7 +216,9 @@ class PostgresOfflineWriter:
     def append_frame(self, table: str, columns: list[str], key: str, frame: pd.DataFrame) -> int:
         """Append a DataFrame's `columns` (the bulk history path)."""
         buf = io.StringIO()
-        frame.to_csv(buf, columns=columns, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f%z")
+        frame.to_csv(
+            buf, columns=columns, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f%z"
+        )
         buf.seek(0)
         return self.append_csv(table, columns, key, buf)
 
@@ -236,7 +234,9 @@ class PostgresOfflineWriter:
     def count(self, table: str) -> int:
         self.connect()
         with self._conn, self._conn.cursor() as cur:
-            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(self._schema, table)))
+            cur.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(self._schema, table))
+            )
             (n,) = cur.fetchone()
         return int(n)
 

@@ -1,19 +1,21 @@
 """The one settings object: every address, port and tunable comes from `CREDIT_*` variables.
 
 Built once at an entry point (the CLI, the API app, a test fixture) and passed down; nothing
-else in the project reads `os.environ`. Feast reads its own `feature_store.yaml`, which expands
-the variables that `Settings.feast_env()` exports.
+else in the project reads `os.environ`. The Feast store is configured from it in code
+(`core.feast_store`); `feast_env()` only serves people and tools that run the `feast` CLI on
+`feature_repo/feature_store.yaml`.
 """
 
 from __future__ import annotations
 
 import re
-from enum import StrEnum
+import sys
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +133,8 @@ class Settings(BaseSettings):
     """Address the processor's Prometheus endpoint binds to."""
 
     metrics_port: int = Field(9464, ge=0, le=65535)
-    """Port of the processor's Prometheus endpoint (0: off; workers on one host need distinct ports)."""
+    """Port of the processor's Prometheus endpoint (0: off; workers on one host need distinct
+    ports)."""
 
     online_updates_channel: str = "credit-pipeline:online-updates"
     """Redis pub/sub channel of the processor's online writes, after the topic prefix ("": off)."""
@@ -161,7 +164,9 @@ class Settings(BaseSettings):
 
     @property
     def model_path(self) -> Path:
-        return self.model_dir.resolve() if self.model_dir is not None else self.state_path / "models"
+        return (
+            self.model_dir.resolve() if self.model_dir is not None else self.state_path / "models"
+        )
 
     @property
     def dead_letter_topic(self) -> str:
@@ -227,7 +232,7 @@ class Settings(BaseSettings):
         }
 
     def feast_env(self) -> dict[str, str]:
-        """The variables `feature_repo/feature_store.yaml` expands."""
+        """The variables `feature_repo/feature_store.yaml` expands, for the `feast` CLI."""
         redis = f"{self.redis_host}:{self.redis_port}"
         if self.redis_password is not None:
             redis += f",password={self.redis_password.get_secret_value()}"
@@ -245,3 +250,29 @@ class Settings(BaseSettings):
     @property
     def state_path(self) -> Path:
         return self.state_dir.resolve()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """`settings` as CREDIT_* variables, so a child process rebuilds exactly these settings."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Enum):
+            value = value.value
+        env[f"CREDIT_{name.upper()}"] = str(value)
+    return env
+
+
+def load_settings() -> Settings | None:
+    """The settings from the environment, or None after naming each bad variable on stderr."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "CREDIT_" + "_".join(str(p) for p in err["loc"]).upper()
+            sys.stderr.write(f"error: {name}: {err['msg']}\n")
+        return None

@@ -8,13 +8,18 @@ import time
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
-from credit_pipeline.events import topic_name
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS
-from producers.config import client_config
-from producers.errors import KafkaUnreachableError, TopicError
+from core.contract import VIEWS
+from core.errors import CreditPipelineError, KafkaUnreachableError
+from core.events import topic_name
+from core.kafka_clients import client_config
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class TopicError(CreditPipelineError):
+    """The update topics could not be created or did not appear in the cluster metadata."""
+
 
 # -1: the broker's default.replication.factor, so one command fits a single local broker and a
 # replicated cluster alike.

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from credit_pipeline.errors import CreditPipelineError
-from credit_pipeline.settings import Settings
+from core.errors import CreditPipelineError
+from core.settings import Settings
 
 DEFAULT_RATE = 20.0
 READY_TIMEOUT_S = 300.0  # a first start imports Feast (~5 s) and may wait for the group join
@@ -39,7 +39,7 @@ class DemoError(CreditPipelineError):
 
 def add_demo_command(subparsers: Any) -> None:
     """Register `demo`."""
-    from credit_pipeline.cli import add_history_source_args
+    from history.options import HISTORY_OPTIONS
 
     demo = subparsers.add_parser(
         "demo",
@@ -54,7 +54,7 @@ def add_demo_command(subparsers: Any) -> None:
         default=DEFAULT_RATE,
         help=f"random updates per second (default {DEFAULT_RATE:g})",
     )
-    add_history_source_args(demo)  # used only when the stack has to be initialised
+    HISTORY_OPTIONS.add_arguments(demo)  # used only when the stack has to be initialised
     demo.set_defaults(func=run_demo)
 
 
@@ -105,7 +105,7 @@ class Children:
     running: list[Child] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], stop_signal: signal.Signals) -> Child:
-        from stream_processor.cli import settings_env
+        from core.settings import settings_env
 
         log_path = self.log_dir / f"demo-{name}.log"
         # Children rebuild exactly these settings; the rest of the environment passes through.
@@ -136,7 +136,7 @@ class Children:
 
 def run_step(settings: Settings, args: list[str], stop: threading.Event) -> None:
     """A one-off command (init, train) in the foreground, its output on this terminal."""
-    from stream_processor.cli import settings_env
+    from core.settings import settings_env
 
     env = {**os.environ, **settings_env(settings)}
     # In the demo's process group: a Ctrl-C reaches it directly and ends it.
@@ -172,7 +172,7 @@ def offline_is_empty(settings: Settings) -> bool:
     import psycopg2
     from psycopg2 import sql
 
-    from feature_repo.contract import LOAN_TABLE, VIEWS
+    from core.contract import LOAN_TABLE, VIEWS
 
     tables = [*(v.table for v in VIEWS), LOAN_TABLE]
     with (
@@ -260,8 +260,8 @@ def try_next(settings: Settings, out: TextIO) -> None:
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Handler of `demo`."""
-    from credit_pipeline.stack import LocalStack
-    from credit_pipeline.training.artifact import list_versions
+    from core.model.artifact import list_versions
+    from local_stack import LocalStack
 
     out = sys.stdout
     stack = LocalStack(settings)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from credit_pipeline.console import Progress
-from credit_pipeline.history import History
-from credit_pipeline.offline_store import PostgresOfflineWriter
-from credit_pipeline.settings import Settings
-from feature_repo.contract import CREDIT_HISTORY, LOAN_TABLE, VIEWS, ZIPCODE_FEATURES
+from core.console import Progress
+from core.contract import CREDIT_HISTORY, LOAN_TABLE, VIEWS, ZIPCODE_FEATURES
+from core.history import History
+from core.offline_store import PostgresOfflineWriter
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +29,7 @@ class InitReport:
     materialized: tuple[datetime, datetime] | None = None
 
 
-def _frames(history: History) -> dict[str, object]:
+def _frames(history: History) -> dict[str, pd.DataFrame]:
     return {
         ZIPCODE_FEATURES.name: history.zipcodes,
         CREDIT_HISTORY.name: history.credit_history,
@@ -37,17 +41,19 @@ def load_history(writer: PostgresOfflineWriter, history: History, report: InitRe
     frames = _frames(history)
     for view in VIEWS:
         frame = frames[view.name]
-        report.offered[view.table] = len(frame)  # type: ignore[arg-type]
-        report.inserted[view.table] = writer.append_view_history(view, frame)  # type: ignore[arg-type]
+        report.offered[view.table] = len(frame)
+        report.inserted[view.table] = writer.append_view_history(view, frame)
     report.offered[LOAN_TABLE] = len(history.loans)
     report.inserted[LOAN_TABLE] = writer.append_loans(history.loans)
     for table in (*(v.table for v in VIEWS), LOAN_TABLE):
         report.totals[table] = writer.count(table)
 
 
-def materialize_latest(settings: Settings, writer: PostgresOfflineWriter) -> tuple[datetime, datetime] | None:
+def materialize_latest(
+    settings: Settings, writer: PostgresOfflineWriter
+) -> tuple[datetime, datetime] | None:
     """Copy the latest offline value of every entity into Redis, via Feast."""
-    from feature_repo.store import apply_definitions, open_store
+    from core.feast_store import apply_definitions, open_store
 
     store = open_store(settings)
     apply_definitions(store)
@@ -72,10 +78,13 @@ def run_init(settings: Settings, history: History, progress: Progress | None = N
         with progress.step("loading history into Postgres (COPY)") as details:
             load_history(writer, history, report)
             details.extend(
-                f"{t} {report.inserted[t]:,} new of {report.offered[t]:,} (total {report.totals[t]:,})"
+                f"{t} {report.inserted[t]:,} new of {report.offered[t]:,} "
+                f"(total {report.totals[t]:,})"
                 for t in report.offered
             )
-        with progress.step("applying the feature repository and materializing into Redis") as details:
+        with progress.step(
+            "applying the feature repository and materializing into Redis"
+        ) as details:
             report.materialized = materialize_latest(settings, writer)
             if report.materialized:
                 lo, hi = report.materialized

@@ -2,7 +2,7 @@
 
 This file is the single list of entities and features. Event schemas, Postgres tables, the
 training frame and the API's feature vector are all derived from these objects
-(`feature_repo.contract`); nothing else types a feature name.
+(`core.contract`); nothing else types a feature name.
 """
 
 from datetime import timedelta
@@ -19,7 +19,7 @@ dob_ssn = Entity(
     join_keys=["dob_ssn"],
     value_type=ValueType.STRING,
     description="Date of birth (YYYYMMDD) and last four SSN digits, e.g. 19630621_4278",
-    # Validation of event keys and API input reads these (feature_repo.contract.EntityKey).
+    # Validation of event keys and API input reads these (core.contract.EntityKey).
     tags={"pattern": r"^[0-9]{8}_[0-9]{4}$", "starts_with_date": "true", "sensitive": "true"},
 )
 

@@ -4,9 +4,8 @@ Either generated (`generate_history`) or read from the Feast credit-scoring tuto
 files (`load_tutorial_parquet`); both are checked by `validate_history`.
 """
 
-from credit_pipeline.history.generate import default_end, generate_history
-from credit_pipeline.history.model import History
-from credit_pipeline.history.schema import (
+from core.history import History
+from core.history_schema import (
     CREDIT_HISTORY_TABLE,
     LOAN_TABLE,
     TABLES,
@@ -14,8 +13,9 @@ from credit_pipeline.history.schema import (
     HistoryDataError,
     TableSpec,
 )
-from credit_pipeline.history.tutorial_import import load_tutorial_parquet, save_history_parquet
-from credit_pipeline.history.validate import validate_history, validate_table
+from history.generate import default_end, generate_history
+from history.tutorial_import import load_tutorial_parquet, save_history_parquet
+from history.validate import validate_history, validate_table
 
 __all__ = [
     "CREDIT_HISTORY_TABLE",

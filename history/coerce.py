@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from credit_pipeline.history.schema import HistoryDataError
-from feature_repo.contract import Kind
+from core.contract import Kind
+from core.history_schema import HistoryDataError
 
 _INTEGER_VALUES = ("integer", "empty")
 _NUMBER_VALUES = ("integer", "floating", "mixed-integer-float", "decimal", "empty")

@@ -9,16 +9,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.history.model import History
-from credit_pipeline.history.synth_base import MS_PER_YEAR, Window
-from credit_pipeline.history.synth_credit import draw_credit_profiles, synth_credit_history
-from credit_pipeline.history.synth_loans import synth_loans
-from credit_pipeline.history.synth_persons import synth_persons
-from credit_pipeline.history.synth_zipcodes import ZIP_HIGH, ZIP_LOW, synth_zipcodes
-from credit_pipeline.history.validate import validate_history
+from core.history import History
+from history.synth_base import MS_PER_YEAR, Window
+from history.synth_credit import draw_credit_profiles, synth_credit_history
+from history.synth_loans import synth_loans
+from history.synth_persons import synth_persons
+from history.synth_zipcodes import ZIP_HIGH, ZIP_LOW, synth_zipcodes
+from history.validate import validate_history
 
 log = logging.getLogger(__name__)
-
 
 
 def default_end() -> datetime:

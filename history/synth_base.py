@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from credit_pipeline.history.schema import TIMESTAMPS, TableSpec
+from core.history_schema import TIMESTAMPS, TableSpec
 
 # Internal times are int64 milliseconds since the epoch: exact to compare, cheap to search.
 MS_PER_DAY = 86_400_000

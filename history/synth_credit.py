@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.history.schema import CREDIT_HISTORY_TABLE
-from credit_pipeline.history.synth_base import (
+from core.contract import CREDIT_HISTORY, EVENT_TIMESTAMP
+from core.history_schema import CREDIT_HISTORY_TABLE
+from history.synth_base import (
     MS_PER_DAY,
     MS_PER_MONTH,
     MS_PER_YEAR,
@@ -20,8 +21,7 @@ from credit_pipeline.history.synth_base import (
     sigmoid,
     uniform_ms,
 )
-from credit_pipeline.history.synth_persons import Persons
-from feature_repo.contract import CREDIT_HISTORY, EVENT_TIMESTAMP
+from history.synth_persons import Persons
 
 NEVER_MS = np.iinfo(np.int64).max // 2
 SNAPSHOTS_MIN, SNAPSHOTS_MAX = 2, 6  # credit reports per person

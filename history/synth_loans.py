@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.history.schema import LABEL, LOAN_ID, LOAN_TABLE
-from credit_pipeline.history.synth_base import (
+from core.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, ZIPCODE_FEATURES
+from core.history_schema import LABEL, LOAN_ID, LOAN_TABLE
+from history.synth_base import (
     MS_PER_DAY,
     Floats,
     Ints,
@@ -17,10 +18,9 @@ from credit_pipeline.history.synth_base import (
     sigmoid,
     uniform_ms,
 )
-from credit_pipeline.history.synth_credit import CreditDraw, CreditProfile, credit_state
-from credit_pipeline.history.synth_persons import Persons, whole_years
-from credit_pipeline.history.synth_zipcodes import NATIONAL_AVERAGE_WAGE, ZipcodeDraw
-from feature_repo.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, ZIPCODE_FEATURES
+from history.synth_credit import CreditDraw, CreditProfile, credit_state
+from history.synth_persons import Persons, whole_years
+from history.synth_zipcodes import NATIONAL_AVERAGE_WAGE, ZipcodeDraw
 
 LOAN_INTENTS = (
     "PERSONAL",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.history.synth_base import (
+from history.synth_base import (
     MS_PER_DAY,
     MS_PER_YEAR,
     Floats,
@@ -15,7 +15,7 @@ from credit_pipeline.history.synth_base import (
     Objects,
     Window,
 )
-from credit_pipeline.history.synth_zipcodes import TUTORIAL_ZIPCODE, ZipcodeDraw
+from history.synth_zipcodes import TUTORIAL_ZIPCODE, ZipcodeDraw
 
 AGE_MIN, AGE_MAX = 20, 75  # whole years at the end of the window
 HOME_OWNERSHIP = ("RENT", "OWN", "MORTGAGE", "OTHER")

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.history.schema import ZIPCODE_TABLE
-from credit_pipeline.history.synth_base import (
+from core.contract import ZIPCODE_FEATURES
+from core.history_schema import ZIPCODE_TABLE
+from history.synth_base import (
     MS_PER_DAY,
     MS_PER_YEAR,
     Floats,
@@ -18,7 +19,6 @@ from credit_pipeline.history.synth_base import (
     frame_for,
     uniform_ms,
 )
-from feature_repo.contract import ZIPCODE_FEATURES
 
 # Real zipcodes run from 00501 to 99950; as integers the leading zeros go, as in the tutorial.
 ZIP_LOW, ZIP_HIGH = 1_001, 99_950

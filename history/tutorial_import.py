@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from credit_pipeline.history.coerce import coerce_column, coerce_timestamp
-from credit_pipeline.history.model import History
-from credit_pipeline.history.schema import TABLES, TIMESTAMPS, HistoryDataError, TableSpec
-from credit_pipeline.history.validate import require_columns, validate_history
-from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from core.history import History
+from core.history_schema import TABLES, TIMESTAMPS, HistoryDataError, TableSpec
+from history.coerce import coerce_column, coerce_timestamp
+from history.validate import require_columns, validate_history
 
 log = logging.getLogger(__name__)
 

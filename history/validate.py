@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.history.model import History
-from credit_pipeline.history.schema import LABEL, TIMESTAMPS, HistoryDataError, TableSpec
-from feature_repo.contract import Kind
+from core.contract import Kind
+from core.history import History
+from core.history_schema import LABEL, TIMESTAMPS, HistoryDataError, TableSpec
 
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 _NUMPY_DTYPE: dict[Kind, np.dtype] = {"int64": np.dtype("int64"), "float64": np.dtype("float64")}

@@ -7,8 +7,8 @@ import asyncio
 import sys
 from typing import Any
 
-from credit_pipeline.errors import ConfigurationError
-from credit_pipeline.settings import Settings
+from core.errors import ConfigurationError
+from core.settings import Settings
 
 # One flag per entity of the contract; tests/live/test_watch_cli.py checks they match
 # ENTITY_KEYS (reading the contract here would make `--help` pay for `import feast`).
@@ -38,8 +38,8 @@ def add_watch_commands(subparsers: Any) -> None:
 
 def run_watch(settings: Settings, args: argparse.Namespace) -> int:
     """Handler of `watch`: runs until Ctrl-C."""
-    from credit_pipeline.live.entities import parse_key
-    from credit_pipeline.live.watch import follow_entities, follow_stream
+    from core.live.entities import parse_key
+    from live.watch import follow_entities, follow_stream
 
     keys = []
     for entity in ENTITY_FLAGS:
@@ -60,9 +60,9 @@ def run_watch(settings: Settings, args: argparse.Namespace) -> int:
 
 def _reader(settings: Settings) -> Any:
     """Reads one entity through Feast; the store is opened once, on first use."""
-    from credit_pipeline.live.entities import read_entity
-    from credit_pipeline.live.errors import LiveUnavailableError
-    from feature_repo.store import open_store
+    from core.feast_store import open_store
+    from core.live.entities import read_entity
+    from core.live.errors import LiveUnavailableError
 
     store: list[Any] = []
 

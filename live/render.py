@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from credit_pipeline.live.entities import Change, WatchedEntity
-from credit_pipeline.live.messages import OnlineUpdate
-from credit_pipeline.live.stats import Summary
+from core.live.entities import Change, WatchedEntity
+from core.live.messages import OnlineUpdate
+from core.live.stats import Summary
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen
 BOLD, DIM, RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"

@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from credit_pipeline.live.entities import WatchedEntity
-from credit_pipeline.live.feed import LiveFeed
-from credit_pipeline.live.messages import OnlineUpdate
-from credit_pipeline.live.render import change_lines, entity_block, event_line, table
-from credit_pipeline.live.stats import FeedStats, RecentUpdates
-from credit_pipeline.settings import Settings
+from core.live.entities import WatchedEntity
+from core.live.feed import LiveFeed
+from core.live.messages import OnlineUpdate
+from core.live.stats import FeedStats, RecentUpdates
+from core.settings import Settings
+from live.render import change_lines, entity_block, event_line, table
 
 WatchKey = tuple[str, Any]
 EntityReader = Callable[[str, Any], WatchedEntity]  # blocking: run in a thread

@@ -1,6 +1,6 @@
 """The local stack: Tansu (Kafka), Valkey (Redis) and Postgres as child processes, no Docker."""
 
-from credit_pipeline.stack.errors import (
+from local_stack.errors import (
     BinaryNotFoundError,
     PortInUseError,
     ServiceNotReadyError,
@@ -8,9 +8,9 @@ from credit_pipeline.stack.errors import (
     StackError,
     StackPermissionError,
 )
-from credit_pipeline.stack.local import LocalStack
-from credit_pipeline.stack.status import ServiceState, ServiceStatus
-from credit_pipeline.stack.urls import connection_urls
+from local_stack.local import LocalStack
+from local_stack.status import ServiceState, ServiceStatus
+from local_stack.urls import connection_urls
 
 __all__ = [
     "BinaryNotFoundError",

@@ -7,10 +7,10 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from credit_pipeline.settings import Settings
-from credit_pipeline.stack.local import LocalStack
-from credit_pipeline.stack.status import ServiceStatus
-from credit_pipeline.stack.urls import connection_urls
+from core.settings import Settings
+from local_stack.local import LocalStack
+from local_stack.status import ServiceStatus
+from local_stack.urls import connection_urls
 
 # `status` exit code when a service does not answer (LSB: "program is not running").
 EXIT_UNHEALTHY = 3

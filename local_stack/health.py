@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from credit_pipeline.stack.process import port_accepts
+from local_stack.process import port_accepts
 
 logger = logging.getLogger(__name__)
 # librdkafka's own log lines (connect failures etc.) go through Python logging, not stderr.
-_librdkafka_logger = logging.getLogger("credit_pipeline.stack.librdkafka")
+_librdkafka_logger = logging.getLogger("local_stack.librdkafka")
 
 
 @dataclass(frozen=True)

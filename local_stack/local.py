@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from credit_pipeline.settings import Settings, StackMode
-from credit_pipeline.stack.errors import (
+from core.settings import Settings, StackMode
+from local_stack.errors import (
     PortInUseError,
     ServiceNotReadyError,
     ServiceStartError,
     StackError,
 )
-from credit_pipeline.stack.health import Probe
-from credit_pipeline.stack.paths import StatePaths
-from credit_pipeline.stack.process import (
+from local_stack.health import Probe
+from local_stack.paths import StatePaths
+from local_stack.process import (
     PidRecord,
     ProcessIdentity,
     identify,
@@ -36,8 +36,8 @@ from credit_pipeline.stack.process import (
     stop,
     write_pid_file,
 )
-from credit_pipeline.stack.services import Service, all_services
-from credit_pipeline.stack.status import ServiceState, ServiceStatus
+from local_stack.services import Service, all_services
+from local_stack.status import ServiceState, ServiceStatus
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from credit_pipeline.settings import Settings
-from credit_pipeline.stack import sysuser
-from credit_pipeline.stack.errors import BinaryNotFoundError, ServiceStartError
-from credit_pipeline.stack.health import Probe, probe_kafka, probe_postgres, probe_redis
-from credit_pipeline.stack.paths import StatePaths
-from credit_pipeline.stack.process import (
+from core.settings import Settings
+from local_stack import sysuser
+from local_stack.errors import BinaryNotFoundError, ServiceStartError
+from local_stack.health import Probe, probe_kafka, probe_postgres, probe_redis
+from local_stack.paths import StatePaths
+from local_stack.process import (
     RunAs,
     child_env,
     log_size,

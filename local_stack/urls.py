@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 
 
 def connection_urls(settings: Settings) -> dict[str, dict[str, str]]:

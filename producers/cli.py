@@ -13,15 +13,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 from producers.config import DELIVERY_TIMEOUT_S
 from producers.errors import ProducerError
 
 if TYPE_CHECKING:
     # Imported lazily below: the contract imports Feast (~5 s), which `credit-pipeline
     # --help` and the commands of other components must not pay.
-    from credit_pipeline.events import UpdateEvent
-    from feature_repo.contract import ViewContract
+    from core.contract import ViewContract
+    from core.events import UpdateEvent
+    from core.history import HistorySource
     from producers.entities import EntityPool
     from producers.producer import DeliveryReport
     from producers.pump import Progress, PumpResult
@@ -62,11 +63,9 @@ class _LazyOptionsParser(argparse.ArgumentParser):
         return super().format_help()
 
 
-def add_produce_commands(subparsers: Any) -> None:
-    """Register `produce` with its `replay`, `stream` and `update` subcommands."""
-    # Imported here, not at the top: credit_pipeline.cli imports this module.
-    from credit_pipeline.cli import add_history_source_args
-
+def add_produce_commands(subparsers: Any, history: HistorySource) -> None:
+    """Register `produce` with its `replay`, `stream` and `update` subcommands; `history` is
+    where `replay` (and a stream without an initialised store) takes its history from."""
     produce = subparsers.add_parser(
         "produce", help="publish update events to Kafka (creates the topics if missing)"
     )
@@ -77,7 +76,7 @@ def add_produce_commands(subparsers: Any) -> None:
     replay = kinds.add_parser(
         "replay", help="replay the history (synthetic or the tutorial's) as events, oldest first"
     )
-    add_history_source_args(replay)  # the same source options, and defaults, as `init`
+    history.add_arguments(replay)  # the same source options, and defaults, as `init`
     replay.add_argument("--limit", type=_positive_int, metavar="N", help="only the oldest N events")
     replay.set_defaults(func=_cmd_replay)
 
@@ -104,6 +103,8 @@ def add_produce_commands(subparsers: Any) -> None:
         add_options=_add_update_options,
     )
     update.set_defaults(func=_cmd_update)
+    for parser in (replay, stream, update):
+        parser.set_defaults(history_source=history)
 
 
 # -- argument types -------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def _entity_type(view: ViewContract) -> Callable[[str], Any]:
 
 def _add_update_options(parser: argparse.ArgumentParser) -> None:
     """Entity and feature options generated from the contract, never typed here."""
-    from feature_repo.contract import VIEWS
+    from core.contract import VIEWS
     from producers.update import feature_options, option_flag
 
     entity = parser.add_mutually_exclusive_group(required=True)
@@ -177,23 +178,22 @@ def _add_update_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from credit_pipeline.cli import history_from_args
+    from core.topics import ensure_topics
     from producers.replay import history_events
-    from producers.topics import ensure_topics
 
     ensure_topics(settings)
-    history = history_from_args(args)
+    history = args.history_source.load(args)
     return _send(settings, "replay", history_events(history, limit=args.limit))
 
 
 def _cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     from itertools import islice
 
+    from core.topics import ensure_topics
     from producers.random_updates import RandomUpdates
-    from producers.topics import ensure_topics
 
     ensure_topics(settings)
-    pool = _entity_pool(settings)
+    pool = _entity_pool(settings, args.history_source)
     sys.stderr.write(f"updating {pool.describe()} at {args.rate:g} events/s (Ctrl-C stops)\n")
     updates: Iterable[UpdateEvent] = RandomUpdates(pool, seed=args.seed)
     if args.count is not None:
@@ -202,8 +202,8 @@ def _cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_update(settings: Settings, args: argparse.Namespace) -> int:
+    from core.topics import ensure_topics
     from producers.producer import EventProducer
-    from producers.topics import ensure_topics
     from producers.update import build_update, feature_options, option_flag, read_online_row
 
     view, key = _selected_entity(args)
@@ -244,7 +244,7 @@ def _cmd_update(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _selected_entity(args: argparse.Namespace) -> tuple[ViewContract, Any]:
-    from feature_repo.contract import VIEWS
+    from core.contract import VIEWS
 
     for view in VIEWS:
         key = getattr(args, f"entity__{view.name}")
@@ -253,12 +253,12 @@ def _selected_entity(args: argparse.Namespace) -> tuple[ViewContract, Any]:
     raise ProducerError("give one entity option")  # the required group makes this unreachable
 
 
-def _entity_pool(settings: Settings) -> EntityPool:
+def _entity_pool(settings: Settings, history: HistorySource) -> EntityPool:
     # Entities come from the offline store: they exist whichever history `init` loaded
     # (synthetic of any size and seed, or the tutorial's), and updates start from their
     # latest values, so each one is a plausible change rather than a jump. Without an
     # initialised store, the default synthetic history (what a default `init` loads) stands in.
-    from credit_pipeline.offline_store import OfflineStoreError
+    from core.offline_store import OfflineStoreError
     from producers.entities import EntityPool, pool_from_history, pool_from_offline_store
 
     try:
@@ -267,13 +267,11 @@ def _entity_pool(settings: Settings) -> EntityPool:
         log.warning("%s", exc)
         pool = EntityPool({})
     if pool.empty:
-        from credit_pipeline.history import generate_history
-
         log.warning(
             "no entities in the offline store: updating those of the default synthetic history "
             "(run `credit-pipeline init` so that they exist in the stores too)"
         )
-        pool = pool_from_history(generate_history())
+        pool = pool_from_history(history.default())
     return pool
 
 

@@ -1,11 +1,12 @@
-"""Configuration of the confluent-kafka clients: addresses from the settings, logs to `logging`."""
+"""Configuration of the producers' confluent-kafka clients (on top of `core.kafka_clients`)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from credit_pipeline.settings import Settings
+from core.kafka_clients import client_config
+
+__all__ = ["DELIVERY_TIMEOUT_S", "PRODUCER_DEFAULTS", "client_config"]
 
 # librdkafka's default is 5 minutes; a CLI user should hear about an unreachable broker
 # within a minute, while a broker restart of a few seconds is still retried through.
@@ -22,37 +23,3 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "compression.type": "lz4",
     "message.timeout.ms": DELIVERY_TIMEOUT_S * 1000,
 }
-
-_MAX_REMEMBERED = 1_000
-
-
-class _RepeatFilter(logging.Filter):
-    """Passes each librdkafka message once per client: a down broker repeats it every 50 ms."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen: set[tuple[object, ...]] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # confluent-kafka logs `"%s [%s] %s" % (facility, client name, text)`.
-        key = tuple(record.args) if isinstance(record.args, tuple) else (record.getMessage(),)
-        if key in self._seen:
-            return False
-        if len(self._seen) >= _MAX_REMEMBERED:
-            self._seen.clear()
-        self._seen.add(key)
-        return True
-
-
-librdkafka_log = logging.getLogger("producers.librdkafka")
-librdkafka_log.addFilter(_RepeatFilter())
-
-
-def client_config(settings: Settings, role: str) -> dict[str, Any]:
-    """Settings shared by every client: bootstrap address, client id, logger."""
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "client.id": f"credit-pipeline-{role}",
-        # Without a logger librdkafka writes straight to stderr, past `logging`.
-        "logger": librdkafka_log,
-    }

@@ -11,10 +11,10 @@ import pandas as pd
 import psycopg2
 from psycopg2 import sql
 
-from credit_pipeline.history import History
-from credit_pipeline.offline_store import OfflineStoreError
-from credit_pipeline.settings import Settings
-from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VIEWS, ViewContract
+from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VIEWS, ViewContract
+from core.history import History
+from core.offline_store import OfflineStoreError
+from core.settings import Settings
 from producers.replay import view_frames
 
 log = logging.getLogger(__name__)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from credit_pipeline.errors import CreditPipelineError
+from core.errors import CreditPipelineError, KafkaUnreachableError
+
+__all__ = ["KafkaUnreachableError", "MissingFeaturesError", "OnlineReadError", "ProducerError"]
 
 
 class ProducerError(CreditPipelineError):
     """Root of the producers' errors."""
-
-
-class KafkaUnreachableError(ProducerError):
-    """No Kafka broker answered at the configured address."""
-
-
-class TopicError(ProducerError):
-    """The update topics could not be created or did not appear in the cluster metadata."""
 
 
 class MissingFeaturesError(ProducerError):

@@ -10,9 +10,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from credit_pipeline.events import UpdateEvent, topic_name
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS
+from core.contract import VIEWS
+from core.events import UpdateEvent, topic_name
+from core.settings import Settings
 from producers.config import PRODUCER_DEFAULTS, client_config
 from producers.errors import ProducerError
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
 
-from credit_pipeline.events import UpdateEvent
+from core.events import UpdateEvent
 from producers.producer import DeliveryReport, EventProducer
 from producers.rate import TokenBucket
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from credit_pipeline.events import UpdateEvent
-from feature_repo.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES, ViewContract
+from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES, ViewContract
+from core.events import UpdateEvent
 from producers.entities import EntityPool
 
 # Credit reports change far more often than yearly zipcode statistics.

@@ -8,10 +8,10 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.events import UpdateEvent
-from credit_pipeline.history import History
-from credit_pipeline.offline_store import history_event_ids
-from feature_repo.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, ZIPCODE_FEATURES, ViewContract
+from core.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, ZIPCODE_FEATURES, ViewContract
+from core.events import UpdateEvent
+from core.history import History
+from core.offline_store import history_event_ids
 from producers.errors import ProducerError
 
 

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from credit_pipeline.events import UpdateEvent, new_event
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS, Column, ViewContract
+from core.contract import VIEWS, Column, ViewContract
+from core.events import UpdateEvent, new_event
+from core.settings import Settings
 from producers.errors import MissingFeaturesError, OnlineReadError
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def read_online_row(settings: Settings, view: ViewContract, key: Any) -> dict[st
     """The entity's current online features through Feast; None when it has none at all."""
     masked = view.entity_key.mask(key)
     try:
-        from feature_repo.store import open_store
+        from core.feast_store import open_store
 
         store = open_store(settings)
         result = store.get_online_features(

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 from scoring_api.score_cli import add_score_command
 
 WORKER_START_SECONDS = 60
@@ -34,7 +34,7 @@ def add_serve_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from credit_pipeline.training.artifact import resolve_version
+    from core.model.artifact import resolve_version
 
     host = args.host or settings.api_host
     port = args.port or settings.api_port
@@ -43,8 +43,12 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     # Resolved once here, so every worker serves the same version even if a training run
     # finishes while they start.
     version = resolve_version(model_dir, args.model_version or settings.model_version)
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": args.access_log,
-                               "log_config": _log_config()}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": args.access_log,
+        "log_config": _log_config(),
+    }
     if workers == 1:
         from scoring_api.main import create_app
 
@@ -56,8 +60,13 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         os.environ["CREDIT_MODEL_VERSION"] = version
         # A worker answers uvicorn's health pings only after `import feast` (~5 s, longer on
         # a busy machine); the default 5 s limit would restart it in a loop.
-        uvicorn.run("scoring_api.main:create_app", factory=True, workers=workers,
-                    timeout_worker_healthcheck=WORKER_START_SECONDS, **options)
+        uvicorn.run(
+            "scoring_api.main:create_app",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_START_SECONDS,
+            **options,
+        )
     return 0
 
 

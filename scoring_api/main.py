@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 from scoring_api.api.routes import health, live, loans
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import install_error_handlers

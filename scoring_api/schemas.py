@@ -1,6 +1,6 @@
 """Request and response bodies. The loan request is derived from the Feast contract.
 
-`LoanApplication` has one field per entity key (validated by `feature_repo.contract`'s key
+`LoanApplication` has one field per entity key (validated by `core.contract`'s key
 rules, which never echo a sensitive value) and one per field of the `loan_application`
 RequestSource, with the API's plausibility rules from `REQUEST_RULES`.
 """
@@ -13,11 +13,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, Column, EntityKey
+from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, Column, EntityKey
 
 HOME_OWNERSHIP = ("RENT", "OWN", "MORTGAGE", "OTHER")
 LOAN_INTENTS = (
-    "PERSONAL", "EDUCATION", "MEDICAL", "VENTURE", "HOMEIMPROVEMENT", "DEBTCONSOLIDATION"
+    "PERSONAL",
+    "EDUCATION",
+    "MEDICAL",
+    "VENTURE",
+    "HOMEIMPROVEMENT",
+    "DEBTCONSOLIDATION",
 )
 
 # The API's plausibility rules per loan-application field (the contract gives names and types).
@@ -86,8 +91,9 @@ def _request_field(column: Column) -> tuple[Any, Any]:
         values = rule.pop("values")
         return Literal[values], Field(..., description=description)
     if column.kind == "int64":
-        return Annotated[int, BeforeValidator(_not_bool)], Field(..., description=description,
-                                                                 **rule)
+        return Annotated[int, BeforeValidator(_not_bool)], Field(
+            ..., description=description, **rule
+        )
     kind = Annotated[float | None, BeforeValidator(_not_bool)]
     return kind, Field(None, description=description, allow_inf_nan=False, **rule)
 

@@ -16,8 +16,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from credit_pipeline.errors import CreditPipelineError
-from credit_pipeline.settings import Settings
+from core.errors import CreditPipelineError
+from core.settings import Settings
 
 DECISIONS_PATH = "/v1/loan-decisions"
 _PY_TYPES = {"int64": int, "float64": float, "string": str}
@@ -72,14 +72,14 @@ def add_score_command(subparsers: argparse._SubParsersAction) -> None:  # type: 
 
 
 def _fields() -> list[str]:
-    from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+    from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
 
     return [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]
 
 
 def _required() -> list[str]:
     """Float fields may be unknown (null); everything else must be given."""
-    from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+    from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
 
     return [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS if c.kind != "float64")]
 
@@ -89,13 +89,17 @@ def _option(name: str) -> str:
 
 
 def _add_application_options(parser: argparse.ArgumentParser) -> None:
-    from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+    from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
     from scoring_api.schemas import REQUEST_RULES
 
     for name, key in ENTITY_KEYS.items():
         form = key.tags.get("pattern") or f"{key.tags.get('minimum')}..{key.tags.get('maximum')}"
-        parser.add_argument(_option(name), dest=name, type=_PY_TYPES[key.kind],
-                            help=f"entity key, {form} (required)")
+        parser.add_argument(
+            _option(name),
+            dest=name,
+            type=_PY_TYPES[key.kind],
+            help=f"entity key, {form} (required)",
+        )
     for column in LOAN_REQUEST_COLUMNS:
         rule = REQUEST_RULES[column.name]
         optional = " (optional)" if column.kind == "float64" else " (required)"
@@ -110,7 +114,7 @@ def _add_application_options(parser: argparse.ArgumentParser) -> None:
 
 def _application(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """The options as a request body; with --sample, missing ones come from a stored loan."""
-    from feature_repo.contract import ENTITY_KEYS
+    from core.contract import ENTITY_KEYS
 
     application = {name: getattr(args, name) for name in _fields()}
     if args.sample:
@@ -132,7 +136,7 @@ def sample_application(settings: Settings) -> dict[str, Any]:
     import psycopg2
     from psycopg2 import sql
 
-    from feature_repo.contract import LOAN_TABLE
+    from core.contract import LOAN_TABLE
 
     fields = _fields()
     query = sql.SQL("SELECT {} FROM {} ORDER BY random() LIMIT 1").format(

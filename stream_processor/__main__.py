@@ -9,9 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from credit_pipeline.cli import load_settings
-from credit_pipeline.errors import CreditPipelineError
-from stream_processor.cli import add_worker_arguments, configure_logging, run_process
+from core.errors import CreditPipelineError
+from core.logs import configure_logging
+from core.settings import load_settings
+from stream_processor.cli import add_worker_arguments, run_process
 
 
 def main(argv: Sequence[str] | None = None) -> int:

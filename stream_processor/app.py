@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 from stream_processor.faust_app import build_app
 
 app = build_app(Settings())

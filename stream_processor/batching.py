@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from credit_pipeline.events import UpdateEvent
-from credit_pipeline.offline_store import view_columns
-from feature_repo.contract import CREATED_TIMESTAMP, EVENT_ID, EVENT_TIMESTAMP, ViewContract
+from core.contract import CREATED_TIMESTAMP, EVENT_ID, EVENT_TIMESTAMP, ViewContract
+from core.events import UpdateEvent
+from core.offline_store import view_columns
 from stream_processor.records import DeadLetter, Routed, SourceRecord
 
 

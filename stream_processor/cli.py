@@ -10,20 +10,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from types import FrameType
 from typing import Any
 
-from pydantic import SecretStr
-
-from credit_pipeline.errors import ConfigurationError
-from credit_pipeline.settings import Settings
+from core.errors import ConfigurationError
+from core.settings import Settings, settings_env
 
 log = logging.getLogger(__name__)
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Chatty at INFO; their warnings still show.
-NOISY_LOGGERS = ("feast", "urllib3", "kafka", "aiokafka", "faust", "mode")
 
 
 def add_process_commands(subparsers: Any) -> None:
@@ -84,21 +77,6 @@ def run_worker(settings: Settings, *, commit_interval: float | None = None) -> i
     return 0
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """`settings` as CREDIT_* variables, so a child process rebuilds exactly these settings."""
-    env: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, Enum):
-            value = value.value
-        env[f"CREDIT_{name.upper()}"] = str(value)
-    return env
-
-
 def worker_command(index: int, *, commit_interval: float | None = None) -> list[str]:
     command = [sys.executable, "-m", "stream_processor", "--worker-index", str(index)]
     if commit_interval is not None:
@@ -127,9 +105,10 @@ class WorkerSlot:
     exits: list[float] = field(default_factory=list)
     restart_at: float | None = None
 
-    def start(self) -> None:
+    def start(self) -> subprocess.Popen[bytes]:
         self.process = subprocess.Popen(self.command, env=self.env)
         self.restart_at = None
+        return self.process
 
     @property
     def running(self) -> bool:
@@ -201,8 +180,8 @@ def _watch(slots: list[WorkerSlot], stopping: list[int]) -> int | None:
         for slot in slots:
             if slot.process is None or slot.process.poll() is None:
                 if slot.restart_at is not None and now >= slot.restart_at and not stopping:
-                    slot.start()
-                    log.info("worker %d restarted (pid %d)", slot.index, slot.process.pid)
+                    process = slot.start()
+                    log.info("worker %d restarted (pid %d)", slot.index, process.pid)
                 continue
             code = slot.process.returncode
             slot.process = None
@@ -233,13 +212,3 @@ def _watch(slots: list[WorkerSlot], stopping: list[int]) -> int | None:
             )
         time.sleep(POLL_SECONDS)
     return None
-
-
-def configure_logging(verbose: bool = False, label: str | None = None) -> None:
-    """The CLI's log format (stderr), optionally tagged with a worker label."""
-    fmt = LOG_FORMAT if label is None else LOG_FORMAT.replace("%(name)s", f"[{label}] %(name)s")
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format=fmt, stream=sys.stderr
-    )
-    for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)

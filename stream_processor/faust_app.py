@@ -13,9 +13,9 @@ import faust
 from faust.transport.consumer import Consumer
 from faust.types import TP, ConsumerT, EventT, TransportT
 
-from credit_pipeline.events import topic_name
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS
+from core.contract import VIEWS
+from core.events import topic_name
+from core.settings import Settings
 from stream_processor import kafka
 from stream_processor.errors import StreamProcessorError
 from stream_processor.overlap import BatchWriterTask

@@ -18,10 +18,10 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 
-from credit_pipeline.events import UpdateEvent
-from credit_pipeline.live.messages import encode_batch
-from credit_pipeline.settings import Settings
-from feature_repo.contract import ViewContract
+from core.contract import ViewContract
+from core.events import UpdateEvent
+from core.live.messages import encode_batch
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from credit_pipeline.events import UpdateEvent
-from feature_repo.contract import Kind, ViewContract
+from core.contract import Kind, ViewContract
+from core.events import UpdateEvent
 
 # What Feast's online write path takes per row: key, feature values, event time, created time.
 OnlineRow = tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]

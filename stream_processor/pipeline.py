@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from credit_pipeline.events import UpdateEvent
-from feature_repo.contract import ViewContract
+from core.contract import ViewContract
+from core.events import UpdateEvent
 from stream_processor.batching import Batch, newest_per_entity
 from stream_processor.metrics import ProcessorMetrics
 from stream_processor.notify import UpdateNotifier

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from credit_pipeline.events import InvalidEvent, UpdateEvent, parse_event, topic_name
-from feature_repo.contract import VIEWS, ViewContract
+from core.contract import VIEWS, ViewContract
+from core.events import InvalidEvent, UpdateEvent, parse_event, topic_name
 
 HEADER_PREFIX = "x-dead-letter-"
 HEADER_REASON = HEADER_PREFIX + "reason"

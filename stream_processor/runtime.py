@@ -10,8 +10,8 @@ from typing import Any
 
 import faust
 
-from credit_pipeline.offline_store import PostgresOfflineWriter
-from credit_pipeline.settings import Settings
+from core.offline_store import PostgresOfflineWriter
+from core.settings import Settings
 from stream_processor.dead_letters import FaustDeadLetterSink
 from stream_processor.errors import FeatureViewNotRegistered, StreamProcessorError
 from stream_processor.metrics import ProcessorMetrics
@@ -75,7 +75,7 @@ class WorkerRuntime:
             writer.create_tables()
         # Topics get the configured partitions and the broker's replication, rather than
         # whatever faust would auto-create.
-        from producers.topics import ensure_topics
+        from core.topics import ensure_topics
 
         ensure_topics(self.settings)
         return FeastOnlineWriter.open(self.settings)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Protocol
 import psycopg2
 import redis.exceptions
 
-from credit_pipeline.events import UpdateEvent
-from credit_pipeline.offline_store import OfflineStoreError, PostgresOfflineWriter
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS, ViewContract
+from core.contract import VIEWS, ViewContract
+from core.events import UpdateEvent
+from core.offline_store import OfflineStoreError, PostgresOfflineWriter
+from core.settings import Settings
 from stream_processor.batching import offline_rows
 from stream_processor.errors import FeatureViewNotRegistered
 from stream_processor.online_rows import online_rows
@@ -105,7 +105,7 @@ class FeastOnlineWriter:
 
     @classmethod
     def open(cls, settings: Settings) -> FeastOnlineWriter:
-        from feature_repo.store import open_store
+        from core.feast_store import open_store
 
         address = f"{settings.redis_host}:{settings.redis_port}"
         return cls(open_store(settings), address, timeout=settings.store_timeout_seconds)
@@ -118,12 +118,6 @@ class FeastOnlineWriter:
                 await asyncio.wait_for(write, self._timeout)
             except TimeoutError:
                 raise TimeoutError(f"no answer within {self._timeout:g} s") from None
-
-    def write_sync(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None:
-        """The same write, blocking (benchmarks and scripts)."""
-        rows = online_rows(view, events)
-        for target in self._targets[view.name]:
-            self._provider.online_write_batch(self._config, target, rows, None)
 
 
 class PostgresBatchWriter:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 
 
 def free_port() -> int:
@@ -70,8 +70,8 @@ def _no_env_leakage(monkeypatch: pytest.MonkeyPatch) -> None:
 @contextlib.contextmanager
 def _local_stack(name: str) -> Iterator[Settings]:
     """A real Tansu + Valkey + Postgres on free ports, stopped and removed afterwards."""
-    from credit_pipeline.stack import LocalStack
-    from credit_pipeline.stack.sysuser import scratch_state_dir
+    from local_stack import LocalStack
+    from local_stack.sysuser import scratch_state_dir
 
     # Not under pytest's tmp root: as root, Postgres runs as another user who cannot enter it.
     base = scratch_state_dir(f"credit-test-{name}-")
@@ -118,7 +118,9 @@ def _docker_stack() -> Iterator[Settings]:
         )
 
 
-def _stack(request: pytest.FixtureRequest, name: str) -> contextlib.AbstractContextManager[Settings]:
+def _stack(
+    request: pytest.FixtureRequest, name: str
+) -> contextlib.AbstractContextManager[Settings]:
     if request.config.getoption("--stack") == "docker":
         return _docker_stack()
     return _local_stack(name)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from credit_pipeline.settings import Settings
-from credit_pipeline.training.metadata import DEFAULT_TEST_FRACTION
+from core.model.metadata import DEFAULT_TEST_FRACTION
+from core.settings import Settings
 
 _METRIC_ORDER = ("roc_auc", "accuracy", "approval_rate", "default_rate_approved")
 _MODEL_DIR_HELP = "artifact directory (default <state_dir>/models)"
@@ -42,7 +42,7 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
 
 
 def run_train(settings: Settings, args: argparse.Namespace) -> int:
-    from credit_pipeline.training.train import train_model
+    from training.train import train_model
 
     result = train_model(
         settings,
@@ -67,7 +67,7 @@ def run_train(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_models(settings: Settings, args: argparse.Namespace) -> int:
-    from credit_pipeline.training.artifact import list_versions, read_metadata
+    from core.model.artifact import list_versions, read_metadata
 
     model_dir = args.model_dir or settings.model_path
     versions = list_versions(model_dir)

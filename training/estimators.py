@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 from sklearn.tree import DecisionTreeClassifier
 
-from credit_pipeline.training.columns import ModelColumns
+from core.model.columns import ModelColumns
 
 SEED = 20_240_611
 # Native categorical splits hold at most max_bins - 1 categories; rarer ones become missing.

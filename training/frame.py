@@ -14,10 +14,10 @@ import pandas as pd
 import psycopg2
 from psycopg2 import sql
 
-from credit_pipeline.settings import Settings
-from credit_pipeline.training.columns import LABEL, LOAN_ID, ModelColumns
-from credit_pipeline.training.errors import NoTrainingDataError, TrainingError
-from feature_repo.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_COLUMNS, LOAN_TABLE
+from core.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_COLUMNS, LOAN_TABLE
+from core.model.columns import LABEL, LOAN_ID, ModelColumns
+from core.model.errors import NoTrainingDataError, TrainingError
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
@@ -97,8 +97,9 @@ def join_features(
     chunk_rows: int = PIT_CHUNK_ROWS,
 ) -> pd.DataFrame:
     """Feast's point-in-time join of `loans` with the service's views, in canonical form."""
-    entity_df = loans[[LOAN_ID, *ENTITY_NAMES, *(c.name for c in columns.request), LABEL,
-                       EVENT_TIMESTAMP]].sort_values([EVENT_TIMESTAMP, LOAN_ID])
+    entity_df = loans[
+        [LOAN_ID, *ENTITY_NAMES, *(c.name for c in columns.request), LABEL, EVENT_TIMESTAMP]
+    ].sort_values([EVENT_TIMESTAMP, LOAN_ID])
     parts = []
     for start in range(0, len(entity_df), chunk_rows):
         chunk = entity_df.iloc[start : start + chunk_rows]

@@ -12,33 +12,33 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.settings import Settings
-from credit_pipeline.training.artifact import Reference, new_version_id, save_artifact
-from credit_pipeline.training.columns import LABEL, ModelColumns
-from credit_pipeline.training.compiled import COMPILED_TOLERANCE, CompiledModel
-from credit_pipeline.training.errors import TrainingError
-from credit_pipeline.training.estimators import (
+from core.contract import EVENT_TIMESTAMP, SCORING_SERVICE
+from core.model.artifact import Reference, new_version_id, save_artifact
+from core.model.columns import LABEL, ModelColumns
+from core.model.compiled import COMPILED_TOLERANCE, CompiledModel
+from core.model.errors import TrainingError
+from core.model.metadata import (
+    DEFAULT_TEST_FRACTION,
+    ModelMetadata,
+    Window,
+    library_versions,
+)
+from core.settings import Settings
+from training.estimators import (
     BOOSTING_PARAMS,
     boosting_pipeline,
     cap_categories,
     decision_tree_pipeline,
     majority_pipeline,
 )
-from credit_pipeline.training.frame import (
+from training.frame import (
     ENTITY_NAMES,
     frame_sha256,
     join_features,
     read_loans,
     time_split,
 )
-from credit_pipeline.training.metadata import (
-    DEFAULT_TEST_FRACTION,
-    ModelMetadata,
-    Window,
-    library_versions,
-)
-from credit_pipeline.training.metrics import evaluate
-from feature_repo.contract import EVENT_TIMESTAMP, SCORING_SERVICE
+from training.metrics import evaluate
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -69,7 +69,7 @@ def train_model(
     columns = ModelColumns.from_contract()
     loans = read_loans(settings)
     if store is None:
-        from feature_repo.store import open_store
+        from core.feast_store import open_store
 
         store = open_store(settings)
     started = time.perf_counter()
@@ -130,8 +130,9 @@ def fit_and_save(
         estimator.fit(train[columns.names], y_train)
         p_test = estimator.predict_proba(split.test[columns.names])[:, 1]
         metrics[name] = evaluate(y_test, p_test, threshold)
-        log.info("%s: fitted in %.1f s, holdout %s", name, time.perf_counter() - started,
-                 metrics[name])
+        log.info(
+            "%s: fitted in %.1f s, holdout %s", name, time.perf_counter() - started, metrics[name]
+        )
     pipeline = estimators["model"]
     p_model = pipeline.predict_proba(split.test[columns.names])[:, 1]
     rows = model_rows(split.test, columns)
@@ -141,8 +142,7 @@ def fit_and_save(
         version=new_version_id(),
         created_at=datetime.now(UTC),
         model_type=type(pipeline.named_steps["model"]).__name__,
-        hyperparameters={**BOOSTING_PARAMS,
-                         "n_iter": int(pipeline.named_steps["model"].n_iter_)},
+        hyperparameters={**BOOSTING_PARAMS, "n_iter": int(pipeline.named_steps["model"].n_iter_)},
         feature_service=SCORING_SERVICE.name,
         feature_refs=list(columns.feature_refs),
         request_fields=[c.name for c in columns.request],

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from credit_pipeline.live.messages import OnlineUpdate
-from feature_repo.contract import ENTITY_KEYS, VIEWS, ViewContract
+from core.contract import ENTITY_KEYS, VIEWS, ViewContract
+from core.live.messages import OnlineUpdate
 
 if TYPE_CHECKING:
     from feast import FeatureStore

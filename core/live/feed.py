@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from credit_pipeline.live.errors import LiveMessageError, LiveUnavailableError
-from credit_pipeline.live.messages import OnlineUpdate, decode_batch
-from credit_pipeline.settings import Settings
+from core.live.errors import LiveMessageError, LiveUnavailableError
+from core.live.messages import OnlineUpdate, decode_batch
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -87,5 +87,5 @@ class LiveFeed:
                 await asyncio.sleep(RECONNECT_DELAYS_S[min(attempt, len(RECONNECT_DELAYS_S) - 1)])
                 attempt += 1
             finally:
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await client.aclose()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from credit_pipeline.events import UpdateEvent, format_timestamp
-from credit_pipeline.live.errors import LiveMessageError
-from feature_repo.contract import ENTITY_KEYS, VIEWS_BY_NAME, ViewContract
+from core.contract import ENTITY_KEYS, VIEWS_BY_NAME, ViewContract
+from core.events import UpdateEvent, format_timestamp
+from core.live.errors import LiveMessageError
 
 FORMAT_VERSION = 1
 

@@ -8,8 +8,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from credit_pipeline.live.messages import OnlineUpdate
-from stream_processor.metrics import percentile  # the processor's summary uses the same rank
+from core.live.messages import OnlineUpdate
+from core.stats import percentile  # the processor's summary uses the same rank
 
 HORIZON_S = 60  # seconds of history the chart shows
 SUMMARY_WINDOW_S = 5  # seconds the headline numbers average over

@@ -25,8 +25,8 @@ import joblib
 from pydantic import ValidationError
 from sklearn.pipeline import Pipeline
 
-from credit_pipeline.training.errors import ModelArtifactError, ModelNotFoundError
-from credit_pipeline.training.metadata import FORMAT_VERSION, ModelMetadata
+from core.model.errors import ModelArtifactError, ModelNotFoundError
+from core.model.metadata import FORMAT_VERSION, ModelMetadata
 
 log = logging.getLogger(__name__)
 

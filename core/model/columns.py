@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from feature_repo.contract import (
+from core.contract import (
     LOAN_COLUMNS,
     LOAN_REQUEST_COLUMNS,
     VIEWS_BY_NAME,
@@ -12,7 +12,7 @@ from feature_repo.contract import (
     scoring_feature_refs,
 )
 
-# The loan table lists its id first and the label last (checked by credit_pipeline.history).
+# The loan table lists its id first and the label last (checked by history).
 LOAN_ID = LOAN_COLUMNS[0].name
 LABEL = LOAN_COLUMNS[-1].name
 

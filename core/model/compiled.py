@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
-from credit_pipeline.training.columns import ModelColumns
+from core.model.columns import ModelColumns
 
 NAN = float("nan")
 # The compiled scorer repeats scikit-learn's arithmetic; anything above rounding is a bug.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,11 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Only location, message and type: `input` and `ctx` may hold the submitted value.
     details = [
-        {"field": _field(tuple(err.get("loc", ())), err.get("type", "")),
-         "message": err.get("msg", ""),
-         "type": err.get("type", "")}
+        {
+            "field": _field(tuple(err.get("loc", ())), err.get("type", "")),
+            "message": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
         for err in exc.errors()
     ]
     body = error_body(

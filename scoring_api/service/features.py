@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from credit_pipeline.training.columns import split_ref
-from feature_repo.contract import VIEWS_BY_NAME
+from core.contract import VIEWS_BY_NAME
+from core.model.columns import split_ref
 from scoring_api.core.errors import OnlineStoreUnavailable
 from scoring_api.schemas import FeatureStatus
 

@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from credit_pipeline.live.feed import LiveFeed
-from credit_pipeline.live.messages import OnlineUpdate
-from credit_pipeline.live.stats import FeedStats, RecentUpdates
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS
+from core.contract import VIEWS
+from core.live.feed import LiveFeed
+from core.live.messages import OnlineUpdate
+from core.live.stats import FeedStats, RecentUpdates
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from credit_pipeline.training.artifact import LATEST, ModelArtifact, load_artifact
-from credit_pipeline.training.columns import ModelColumns
-from credit_pipeline.training.compiled import COMPILED_TOLERANCE, CompiledModel
-from credit_pipeline.training.errors import ModelArtifactError
+from core.model.artifact import LATEST, ModelArtifact, load_artifact
+from core.model.columns import ModelColumns
+from core.model.compiled import COMPILED_TOLERANCE, CompiledModel
+from core.model.errors import ModelArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,10 @@ class ServedModel:
             ) from exc
         ref = artifact.reference
         worst = max(
-            (abs(compiled.predict_one(row) - p) for row, p in zip(ref.rows, ref.p_default,
-                                                                  strict=True)),
+            (
+                abs(compiled.predict_one(row) - p)
+                for row, p in zip(ref.rows, ref.p_default, strict=True)
+            ),
             default=0.0,
         )
         if not worst <= COMPILED_TOLERANCE:
@@ -50,8 +52,13 @@ class ServedModel:
                 f"model {meta.version} scores its reference rows {worst:.3g} away from the "
                 "probabilities saved at training time (a different scikit-learn?). Retrain it."
             )
-        log.info("loaded model %s (%d trees, AUC %.4f) from %s", meta.version,
-                 compiled.n_trees, meta.metrics["model"]["roc_auc"] or math.nan, artifact.path)
+        log.info(
+            "loaded model %s (%d trees, AUC %.4f) from %s",
+            meta.version,
+            compiled.n_trees,
+            meta.metrics["model"]["roc_auc"] or math.nan,
+            artifact.path,
+        )
         return cls(artifact, columns, compiled)
 
     @property

@@ -16,8 +16,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from credit_pipeline.errors import CreditPipelineError
-from feature_repo.contract import ENTITY_KEYS
+from core.contract import ENTITY_KEYS
+from core.errors import CreditPipelineError
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import OnlineStoreUnavailable
 from scoring_api.service.features import OnlineFeatureReader
@@ -81,8 +81,9 @@ class ApiRuntime:
         # Freezing them exempts them from collection; request garbage is still collected.
         gc.collect()
         gc.freeze()
-        log.info("scoring API ready in %.1f s: model %s", time.perf_counter() - started,
-                 model.version)
+        log.info(
+            "scoring API ready in %.1f s: model %s", time.perf_counter() - started, model.version
+        )
         return runtime
 
     async def warm_up(self) -> None:
@@ -90,8 +91,9 @@ class ApiRuntime:
         try:
             await self.scorer.reader.read(_WARM_UP_ROW, datetime.now(UTC))
         except OnlineStoreUnavailable as exc:
-            log.warning("online store not reachable at start-up (%s); serving 503 until it is",
-                        exc.message)
+            log.warning(
+                "online store not reachable at start-up (%s); serving 503 until it is", exc.message
+            )
 
     async def online_store_check(self) -> tuple[bool, str]:
         """Whether Redis answers a PING now."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from credit_pipeline.training.columns import split_ref
-from feature_repo.contract import ENTITY_KEYS, VIEWS_BY_NAME
+from core.contract import ENTITY_KEYS, VIEWS_BY_NAME
+from core.model.columns import split_ref
 from scoring_api.core.errors import FeaturesUnavailable
 from scoring_api.schemas import FeatureStatus
 from scoring_api.service.features import OnlineFeatureReader, ViewReading
@@ -85,8 +85,13 @@ class LoanScorer:
                 )
             else:
                 refused.append(
-                    {"view": view, "entity": key.name, "key": key.mask(application[key.name]),
-                     "status": reading.status.value, "trained_missing_rate": rate}
+                    {
+                        "view": view,
+                        "entity": key.name,
+                        "key": key.mask(application[key.name]),
+                        "status": reading.status.value,
+                        "trained_missing_rate": rate,
+                    }
                 )
         if refused:
             names = ", ".join(f"{r['view']} ({r['entity']})" for r in refused)

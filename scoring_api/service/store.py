@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from credit_pipeline.settings import FEATURE_REPO_DIR, Settings
-from feature_repo.store import export_feast_env
+from core.feast_store import open_store
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -22,12 +22,6 @@ def open_serving_store(settings: Settings) -> FeatureStore:
     down, retried on every request. `thread` mode refreshes every `cache_ttl_seconds` on a
     daemon thread instead, so a read never waits for the registry.
     """
-    from feast import FeatureStore
-    from feast.repo_config import load_repo_config
-
-    export_feast_env(settings)
-    config = load_repo_config(FEATURE_REPO_DIR, FEATURE_REPO_DIR / "feature_store.yaml")
-    config.registry.cache_mode = "thread"
-    store = FeatureStore(repo_path=str(FEATURE_REPO_DIR), config=config)
+    store = open_store(settings, refresh="thread")
     store.registry  # noqa: B018 - builds the registry (first read of Postgres) now, not per request
     return store

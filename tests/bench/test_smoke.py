@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from credit_pipeline.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

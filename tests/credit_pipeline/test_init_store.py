@@ -6,11 +6,11 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from credit_pipeline.history import History, generate_history
+from core.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, LOAN_TABLE, ZIPCODE_FEATURES
+from core.feast_store import open_store
+from core.settings import Settings
 from credit_pipeline.init_store import run_init
-from credit_pipeline.settings import Settings
-from feature_repo.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, LOAN_TABLE, ZIPCODE_FEATURES
-from feature_repo.store import open_store
+from history import History, generate_history
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from credit_pipeline.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings, settings_env
 from scoring_api.schemas import EXAMPLE_REQUEST
-from stream_processor.cli import settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +33,8 @@ def _free_port() -> int:
 @pytest.fixture
 def demo_settings() -> Iterator[Settings]:
     """A state dir and ports of its own: the demo starts (and must stop) a whole stack."""
-    from credit_pipeline.stack import LocalStack
-    from credit_pipeline.stack.sysuser import scratch_state_dir
+    from local_stack import LocalStack
+    from local_stack.sysuser import scratch_state_dir
 
     base = scratch_state_dir("credit-test-demo-")
     settings = Settings(

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from credit_pipeline.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from credit_pipeline.settings import DEV_POSTGRES_PASSWORD, Settings, StackMode
+from core.settings import DEV_POSTGRES_PASSWORD, Settings, StackMode
 
 # A tag that names a release: at least major.minor, optionally a variant (`-alpine`).
 _PINNED_TAG = re.compile(r"^\d+\.\d+(\.\d+)*([-.][A-Za-z0-9.]+)*$")
@@ -100,7 +100,7 @@ def test_our_services_set_only_variables_the_settings_read(
     if not variable.startswith("CREDIT_"):
         pytest.fail(
             f"{where} is not a CREDIT_* setting: the containers are configured only through "
-            "credit_pipeline.settings.Settings"
+            "core.settings.Settings"
         )
     field = variable.removeprefix("CREDIT_").lower()
     if field in Settings.model_fields:
@@ -108,7 +108,7 @@ def test_our_services_set_only_variables_the_settings_read(
     if field in _pending_fields():
         pytest.fail(
             f"{where}: Settings has no field `{field}` yet; it is proposed in "
-            "credit_pipeline/training/pending_settings.py and not yet added to Settings"
+            "training/pending_settings.py and not yet added to Settings"
         )
     pytest.fail(f"{where}: Settings has no field `{field}` (misspelt?)")
 
@@ -116,7 +116,7 @@ def test_our_services_set_only_variables_the_settings_read(
 def _pending_fields() -> set[str]:
     """Settings fields proposed but not yet added (a transitional module, maybe gone)."""
     try:
-        from credit_pipeline.training.pending_settings import FIELDS
+        from training.pending_settings import FIELDS
     except ImportError:
         return set()
     return set(FIELDS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from credit_pipeline.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 
 
 def test_every_setting_is_documented_and_nothing_else() -> None:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from credit_pipeline.offline_store import PostgresOfflineWriter
-from credit_pipeline.settings import Settings
-from feature_repo.contract import (
+from core.contract import (
     CREATED_TIMESTAMP,
     CREDIT_HISTORY,
     EVENT_TIMESTAMP,
     SCORING_SERVICE,
     ZIPCODE_FEATURES,
 )
-from feature_repo.store import apply_definitions, open_store
+from core.feast_store import apply_definitions, open_store
+from core.offline_store import PostgresOfflineWriter
+from core.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,9 @@ def _snapshot(when: str, value: int) -> dict[str, object]:
 def test_a_loan_sees_the_latest_snapshot_not_after_it(stack_settings: Settings) -> None:
     credit = pd.DataFrame([_snapshot("2025-03-01", 1), _snapshot("2025-06-01", 5)])
     zipcode = {c.name: (7 if c.kind == "int64" else "X") for c in ZIPCODE_FEATURES.features}
-    zipcode.update({"zipcode": ZIP, EVENT_TIMESTAMP: _ts("2024-01-01"), CREATED_TIMESTAMP: _ts("2024-01-01")})
+    zipcode.update(
+        {"zipcode": ZIP, EVENT_TIMESTAMP: _ts("2024-01-01"), CREATED_TIMESTAMP: _ts("2024-01-01")}
+    )
     with PostgresOfflineWriter(stack_settings) as writer:
         writer.create_tables()
         writer.append_view_history(CREDIT_HISTORY, credit)

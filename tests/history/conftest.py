@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from credit_pipeline.history import History, generate_history
+from history import History, generate_history
 
 # Big enough for a model to learn from and a holdout AUC to be stable; a fraction of a second.
 LEARN_PERSONS, LEARN_ZIPCODES = 5_000, 3_000

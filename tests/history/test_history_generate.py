@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_pipeline.history import History, default_end, generate_history
-from feature_repo import contract
-from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from core import contract
+from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from history import History, default_end, generate_history
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_pipeline.errors import CreditPipelineError
-from credit_pipeline.history import (
+from core import contract
+from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from core.errors import CreditPipelineError
+from history import (
     CREDIT_HISTORY_TABLE,
     LOAN_TABLE,
     ZIPCODE_TABLE,
@@ -21,8 +23,6 @@ from credit_pipeline.history import (
     load_tutorial_parquet,
     save_history_parquet,
 )
-from feature_repo import contract
-from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
 
 DOB = contract.CREDIT_HISTORY.entity.name
 ZIPCODE = contract.ZIPCODE_FEATURES.entity.name

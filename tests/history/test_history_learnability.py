@@ -8,10 +8,10 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from credit_pipeline.history import History
-from credit_pipeline.history.schema import LABEL
-from feature_repo import contract
-from feature_repo.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from core import contract
+from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from core.history_schema import LABEL
+from history import History
 
 FEATURES = [
     c.name

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from credit_pipeline.history import History, HistoryDataError, validate_history
-from credit_pipeline.history.schema import LABEL
-from feature_repo import contract
-from feature_repo.contract import EVENT_TIMESTAMP
+from core import contract
+from core.contract import EVENT_TIMESTAMP
+from core.history_schema import LABEL
+from history import History, HistoryDataError, validate_history
 
 INT_FEATURE = next(c.name for c in contract.ZIPCODE_FEATURES.features if c.kind == "int64")
 

@@ -17,10 +17,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from credit_pipeline.events import UpdateEvent, new_event, topic_name
-from credit_pipeline.settings import REPO_ROOT, Settings
-from feature_repo.contract import CREDIT_HISTORY, VIEWS
-from stream_processor.cli import settings_env
+from core.contract import CREDIT_HISTORY, VIEWS
+from core.events import UpdateEvent, new_event, topic_name
+from core.settings import REPO_ROOT, Settings, settings_env
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -81,8 +80,8 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def live_stack(stack_settings: Settings) -> Settings:
     """The session stack with the offline tables and the Feast registry in place."""
-    from credit_pipeline.offline_store import PostgresOfflineWriter
-    from feature_repo.store import apply_definitions, open_store
+    from core.feast_store import apply_definitions, open_store
+    from core.offline_store import PostgresOfflineWriter
 
     with PostgresOfflineWriter(stack_settings) as writer:
         writer.create_tables()

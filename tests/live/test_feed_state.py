@@ -6,15 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from credit_pipeline.events import new_event
-from credit_pipeline.live.entities import WatchedEntity, parse_key, views_of
-from credit_pipeline.live.errors import LiveMessageError
-from credit_pipeline.live.hub import LiveClient, LiveHub, recent_row
-from credit_pipeline.live.messages import OnlineUpdate, decode_batch, encode_batch
-from credit_pipeline.live.render import change_lines, event_line, table
-from credit_pipeline.live.stats import FeedStats, RecentUpdates
-from credit_pipeline.settings import Settings
-from feature_repo.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.events import new_event
+from core.live.entities import WatchedEntity, parse_key, views_of
+from core.live.errors import LiveMessageError
+from core.live.messages import OnlineUpdate, decode_batch, encode_batch
+from core.live.stats import FeedStats, RecentUpdates
+from core.settings import Settings
+from live.render import change_lines, event_line, table
+from scoring_api.service.hub import LiveClient, LiveHub, recent_row
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY = "19630621_4278"

@@ -12,9 +12,9 @@ import pytest
 import redis.exceptions
 from prometheus_client import CollectorRegistry, values
 
-from credit_pipeline.events import UpdateEvent, new_event, topic_name
-from credit_pipeline.live.messages import decode_batch
-from feature_repo.contract import CREDIT_HISTORY, ViewContract
+from core.contract import CREDIT_HISTORY, ViewContract
+from core.events import UpdateEvent, new_event, topic_name
+from core.live.messages import decode_batch
 from stream_processor.metrics import ProcessorMetrics
 from stream_processor.notify import QUEUE_BATCHES, RedisUpdateNotifier
 from stream_processor.pipeline import BatchProcessor
@@ -187,7 +187,9 @@ async def test_a_batch_completes_while_redis_pubsub_is_down() -> None:
     )
     topic = topic_name(CREDIT_HISTORY)
     records = [
-        SourceRecord(topic, 0, i, f"19800101_000{i}".encode(), _event(f"19800101_000{i}", i).encode())
+        SourceRecord(
+            topic, 0, i, f"19800101_000{i}".encode(), _event(f"19800101_000{i}", i).encode()
+        )
         for i in range(3)
     ]
     result = await asyncio.wait_for(processor.process(records), 1.0)

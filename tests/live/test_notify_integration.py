@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from feature_repo.contract import CREDIT_HISTORY
+from core.contract import CREDIT_HISTORY
 
 pytestmark = pytest.mark.integration
 

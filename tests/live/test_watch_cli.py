@@ -13,9 +13,9 @@ from typing import IO, Any
 import pytest
 import redis
 
-from credit_pipeline.live.cli import ENTITY_FLAGS
-from credit_pipeline.settings import REPO_ROOT
-from feature_repo.contract import ENTITY_KEYS
+from core.contract import ENTITY_KEYS
+from core.settings import REPO_ROOT
+from live.cli import ENTITY_FLAGS
 
 
 def test_there_is_one_watch_flag_per_entity_of_the_contract() -> None:

@@ -22,8 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from credit_pipeline.settings import Settings, StackMode
-from credit_pipeline.stack import (
+from core.settings import Settings, StackMode
+from local_stack import (
     BinaryNotFoundError,
     LocalStack,
     PortInUseError,
@@ -35,8 +35,8 @@ from credit_pipeline.stack import (
     connection_urls,
     sysuser,
 )
-from credit_pipeline.stack import services as stack_services
-from credit_pipeline.stack.cli import add_stack_commands
+from local_stack import services as stack_services
+from local_stack.cli import add_stack_commands
 
 pytestmark = pytest.mark.integration
 
@@ -406,8 +406,8 @@ def test_stack_runs_as_a_normal_user(state_dir: Path) -> None:
     script = (
         "import json, os, sys\n"
         "from pathlib import Path\n"
-        "from credit_pipeline.settings import Settings\n"
-        "from credit_pipeline.stack import LocalStack\n"
+        "from core.settings import Settings\n"
+        "from local_stack import LocalStack\n"
         "assert os.geteuid() != 0\n"
         f"s = Settings(state_dir=Path({str(state_dir)!r}), kafka_port={kafka}, "
         f"redis_port={redis_port}, postgres_port={postgres})\n"

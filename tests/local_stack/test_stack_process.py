@@ -8,7 +8,7 @@ import socket
 import time
 from pathlib import Path
 
-from credit_pipeline.stack.process import (
+from local_stack.process import (
     PidRecord,
     ProcessIdentity,
     child_env,

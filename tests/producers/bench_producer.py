@@ -16,16 +16,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from credit_pipeline.events import UpdateEvent
-from credit_pipeline.history import generate_history
-from credit_pipeline.settings import Settings
+from core.events import UpdateEvent
+from core.settings import Settings
+from core.topics import ensure_topics
+from history import generate_history
 from producers.config import PRODUCER_DEFAULTS
 from producers.entities import pool_from_history
 from producers.producer import EventProducer
 from producers.pump import pump
 from producers.random_updates import RandomUpdates
 from producers.replay import history_events
-from producers.topics import ensure_topics
 
 EVENTS = 200_000
 RUNS = 3

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Consumer, Message
 
-from credit_pipeline.settings import Settings
-from producers.topics import topic_names
+from core.settings import Settings
+from core.topics import topic_names
 
 ConsumeFn = Callable[[Settings, int], list[Message]]
 

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 import pytest
 
 import producers.cli
-from credit_pipeline.events import new_event
-from credit_pipeline.settings import Settings
-from feature_repo.contract import CREDIT_HISTORY, ZIPCODE_FEATURES, ViewContract
+from core.contract import CREDIT_HISTORY, ZIPCODE_FEATURES, ViewContract
+from core.events import new_event
+from core.settings import Settings
+from history.options import HISTORY_OPTIONS
 from producers.config import PRODUCER_DEFAULTS
 from producers.producer import EventProducer
 
@@ -71,9 +72,9 @@ def test_update_exits_non_zero_when_the_event_is_not_delivered(
     shown: str,
 ) -> None:
     monkeypatch.setitem(PRODUCER_DEFAULTS, "message.timeout.ms", 500)
-    monkeypatch.setattr("producers.topics.ensure_topics", lambda settings: [])
+    monkeypatch.setattr("core.topics.ensure_topics", lambda settings: [])
     parser = argparse.ArgumentParser()
-    producers.cli.add_produce_commands(parser.add_subparsers(dest="command"))
+    producers.cli.add_produce_commands(parser.add_subparsers(dest="command"), HISTORY_OPTIONS)
     argv = ["produce", "update", "--" + view.entity.name.replace("_", "-"), key]
     for column in view.features:
         argv += ["--" + column.name.replace("_", "-"), "5" if column.kind == "int64" else "X"]
@@ -89,8 +90,8 @@ def test_update_exits_non_zero_when_the_event_is_not_delivered(
 
 
 def test_an_unreachable_broker_is_named_in_the_error() -> None:
+    from core.topics import ensure_topics
     from producers.errors import KafkaUnreachableError
-    from producers.topics import ensure_topics
 
     settings = _nowhere()
     with pytest.raises(KafkaUnreachableError, match=f"127.0.0.1:{settings.kafka_port}.*stack up"):

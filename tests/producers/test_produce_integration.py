@@ -16,15 +16,16 @@ import pytest
 from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient
 
-from credit_pipeline.events import UpdateEvent, parse_event, view_of_topic
-from credit_pipeline.history import generate_history, save_history_parquet
-from credit_pipeline.offline_store import history_event_ids
-from credit_pipeline.settings import Settings
-from feature_repo.contract import CREATED_TIMESTAMP, CREDIT_HISTORY, EVENT_TIMESTAMP
+from core.contract import CREATED_TIMESTAMP, CREDIT_HISTORY, EVENT_TIMESTAMP
+from core.events import UpdateEvent, parse_event, view_of_topic
+from core.offline_store import history_event_ids
+from core.settings import Settings
+from core.topics import ensure_topics, topic_names
+from history import generate_history, save_history_parquet
+from history.options import HISTORY_OPTIONS
 from producers.cli import add_produce_commands
 from producers.producer import EventProducer
 from producers.replay import history_events, view_frames
-from producers.topics import ensure_topics, topic_names
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ Consume = Callable[[Settings, int], list[Message]]
 
 def _run(settings: Settings, *argv: str) -> int:
     parser = argparse.ArgumentParser(prog="credit-pipeline")
-    add_produce_commands(parser.add_subparsers(dest="command", required=True))
+    add_produce_commands(parser.add_subparsers(dest="command", required=True), HISTORY_OPTIONS)
     args = parser.parse_args(["produce", *argv])
     return int(args.func(settings, args))
 
@@ -143,7 +144,7 @@ def test_update_keeps_the_online_values_it_is_not_given(
 ) -> None:
     from feast.data_source import PushMode
 
-    from feature_repo.store import apply_definitions, open_store
+    from core.feast_store import apply_definitions, open_store
 
     person = _new_person()
     seeded = {c.name: 1_000 + i for i, c in enumerate(CREDIT_HISTORY.features)}
@@ -162,7 +163,7 @@ def test_update_keeps_the_online_values_it_is_not_given(
 
 
 def test_update_of_an_unknown_entity_needs_every_feature(kafka_settings: Settings) -> None:
-    from feature_repo.store import apply_definitions, open_store
+    from core.feast_store import apply_definitions, open_store
     from producers.errors import MissingFeaturesError
 
     apply_definitions(open_store(kafka_settings))

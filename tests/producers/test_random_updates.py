@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from credit_pipeline.events import parse_event
-from credit_pipeline.history import History, generate_history
-from feature_repo.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
+from core.events import parse_event
+from history import History, generate_history
 from producers.entities import EntityPool, pool_from_history
 from producers.random_updates import RandomUpdates
 

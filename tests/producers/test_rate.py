@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from credit_pipeline.events import UpdateEvent
-from feature_repo.contract import ZIPCODE_FEATURES
+from core.contract import ZIPCODE_FEATURES
+from core.events import UpdateEvent
 from producers.producer import DeliveryReport
 from producers.pump import Progress, pump
 from producers.rate import TokenBucket

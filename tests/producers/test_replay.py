@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from credit_pipeline.events import parse_event
-from credit_pipeline.history import History, generate_history
-from credit_pipeline.offline_store import history_event_ids
-from feature_repo.contract import EVENT_TIMESTAMP
+from core.contract import EVENT_TIMESTAMP
+from core.events import parse_event
+from core.offline_store import history_event_ids
+from history import History, generate_history
 from producers.replay import history_events, view_frames
 
 

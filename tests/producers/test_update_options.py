@@ -6,9 +6,10 @@ import argparse
 
 import pytest
 
-from credit_pipeline.errors import CreditPipelineError
-from credit_pipeline.events import parse_event
-from feature_repo.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
+from core.errors import CreditPipelineError
+from core.events import parse_event
+from history.options import HISTORY_OPTIONS
 from producers.cli import add_produce_commands
 from producers.errors import MissingFeaturesError
 from producers.update import build_update, feature_options, option_flag
@@ -20,7 +21,7 @@ TYPED = {"int64": 7, "float64": 2.5, "string": "SPRINGFIELD"}
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="credit-pipeline")
-    add_produce_commands(parser.add_subparsers(dest="command", required=True))
+    add_produce_commands(parser.add_subparsers(dest="command", required=True), HISTORY_OPTIONS)
     return parser
 
 

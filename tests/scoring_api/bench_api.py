@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import psycopg2
 
-from credit_pipeline.settings import Settings
-from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+from core.settings import Settings
 
 PATH = "/v1/loan-decisions"
 
@@ -46,8 +46,10 @@ def applications(settings: Settings, n: int) -> list[dict[str, Any]]:
 
 def summary(name: str, seconds: list[float]) -> str:
     ms = np.asarray(seconds) * 1000
-    return (f"{name:<34} n={len(ms):>6}  p50 {np.percentile(ms, 50):6.3f} ms  "
-            f"p99 {np.percentile(ms, 99):6.3f} ms  max {ms.max():7.3f} ms")
+    return (
+        f"{name:<34} n={len(ms):>6}  p50 {np.percentile(ms, 50):6.3f} ms  "
+        f"p99 {np.percentile(ms, 99):6.3f} ms  max {ms.max():7.3f} ms"
+    )
 
 
 async def inprocess(settings: Settings, n: int) -> None:
@@ -66,11 +68,19 @@ async def inprocess(settings: Settings, n: int) -> None:
             for label, call in (
                 ("full request (httpx ASGI client)", lambda a: client.post(PATH, json=a)),
                 ("scorer (read + model + rules)", scorer.score),
-                ("feature read, async Feast", lambda a: reader.read(
-                    {k: a[k] for k in ENTITY_KEYS}, datetime.now(UTC))),
-                ("feature read, sync Feast in thread", lambda a: run_in_threadpool(
-                    store.get_online_features, features=reader._refs,
-                    entity_rows=[{k: a[k] for k in ENTITY_KEYS}], full_feature_names=True)),
+                (
+                    "feature read, async Feast",
+                    lambda a: reader.read({k: a[k] for k in ENTITY_KEYS}, datetime.now(UTC)),
+                ),
+                (
+                    "feature read, sync Feast in thread",
+                    lambda a: run_in_threadpool(
+                        store.get_online_features,
+                        features=reader._refs,
+                        entity_rows=[{k: a[k] for k in ENTITY_KEYS}],
+                        full_feature_names=True,
+                    ),
+                ),
             ):
                 for a in apps[:50]:  # warm-up
                     await call(a)
@@ -81,8 +91,10 @@ async def inprocess(settings: Settings, n: int) -> None:
                     times.append(time.perf_counter() - started)
                 _out(summary(label, times))
         model = runtime.model
-        rows = [[a[c.name] for c in model.columns.request] + [1.0] * len(model.feature_refs)
-                for a in apps]
+        rows = [
+            [a[c.name] for c in model.columns.request] + [1.0] * len(model.feature_refs)
+            for a in apps
+        ]
         times = []
         for row in rows:
             started = time.perf_counter()
@@ -91,9 +103,16 @@ async def inprocess(settings: Settings, n: int) -> None:
         _out(summary("model (compiled, inline)", times))
 
 
-async def _one_connection(host: str, port: int, bodies: list[bytes], stop: float,
-                          interval: float | None, offset: float, times: list[float],
-                          errors: list[int]) -> None:
+async def _one_connection(
+    host: str,
+    port: int,
+    bodies: list[bytes],
+    stop: float,
+    interval: float | None,
+    offset: float,
+    times: list[float],
+    errors: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = 0
     # Connections fire in turn, not all at once (a burst of N is queueing, not latency).
@@ -104,8 +123,10 @@ async def _one_connection(host: str, port: int, bodies: list[bytes], stop: float
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
         body = bodies[i % len(bodies)]
         i += 1
-        request = (f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        request = (
+            f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
         started = time.perf_counter()
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
@@ -119,8 +140,9 @@ async def _one_connection(host: str, port: int, bodies: list[bytes], stop: float
     writer.close()
 
 
-async def http(settings: Settings, url: str, connections: int, seconds: float,
-               rate: float | None) -> None:
+async def http(
+    settings: Settings, url: str, connections: int, seconds: float, rate: float | None
+) -> None:
     host, port = url.split("//")[1].split(":")
     bodies = [json.dumps(a).encode() for a in applications(settings, 1000)]
     times: list[float] = []
@@ -129,13 +151,19 @@ async def http(settings: Settings, url: str, connections: int, seconds: float,
     stop = time.perf_counter() + seconds
     started = time.perf_counter()
     step = (interval or 0) / connections
-    await asyncio.gather(*(_one_connection(host, int(port), bodies, stop, interval, k * step,
-                                           times, errors) for k in range(connections)))
+    await asyncio.gather(
+        *(
+            _one_connection(host, int(port), bodies, stop, interval, k * step, times, errors)
+            for k in range(connections)
+        )
+    )
     elapsed = time.perf_counter() - started
     mode = f"open loop {rate:.0f} req/s" if rate else "closed loop"
     _out(summary(f"HTTP {mode}, {connections} conns", times))
-    _out(f"throughput {len(times) / elapsed:,.0f} req/s; non-200: {len(errors)} "
-          f"{statistics.mode(errors) if errors else ''}")
+    _out(
+        f"throughput {len(times) / elapsed:,.0f} req/s; non-200: {len(errors)} "
+        f"{statistics.mode(errors) if errors else ''}"
+    )
 
 
 def main() -> None:

@@ -13,13 +13,13 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from credit_pipeline.history import History, generate_history
+from core.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_REQUEST_COLUMNS
+from core.model.columns import LOAN_ID
+from core.settings import Settings
 from credit_pipeline.init_store import run_init
-from credit_pipeline.settings import Settings
-from credit_pipeline.training.columns import LOAN_ID
-from credit_pipeline.training.train import TrainingResult, train_model
-from feature_repo.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_REQUEST_COLUMNS
+from history import History, generate_history
 from scoring_api.main import create_app
+from training.train import TrainingResult, train_model
 
 SEED = 202
 # Other modules load histories whose loan ids start at the same number; ours are moved away.

@@ -10,8 +10,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from credit_pipeline.training.artifact import load_artifact
-from feature_repo.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, ZIPCODE_FEATURES
+from core.model.artifact import load_artifact
 from scoring_api.service.scoring import MIN_TRAINED_MISSING_RATE
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -34,9 +34,10 @@ def application(trained_stack: Any) -> dict[str, Any]:
 def _unused_zipcode(trained_stack: Any) -> int:
     used = set(trained_stack.history.zipcodes["zipcode"])
     for zipcode in range(99_999, 0, -1):
-        if zipcode not in used and trained_stack.offline_rows(
-            ZIPCODE_FEATURES.table, "zipcode", zipcode
-        ).empty:
+        if (
+            zipcode not in used
+            and trained_stack.offline_rows(ZIPCODE_FEATURES.table, "zipcode", zipcode).empty
+        ):
             return zipcode
     raise AssertionError("no unused zipcode")
 
@@ -93,16 +94,27 @@ async def test_the_callers_request_id_is_kept(
 async def test_invalid_fields_are_listed_without_echoing_the_dob_ssn(
     client: httpx.AsyncClient, application: dict[str, Any]
 ) -> None:
-    bad = {**application, "dob_ssn": "19631321_4278", "person_age": 7,
-           "person_home_ownership": "CASTLE", "loan_amnt": -5, "loan_amount": 10}
+    bad = {
+        **application,
+        "dob_ssn": "19631321_4278",
+        "person_age": 7,
+        "person_home_ownership": "CASTLE",
+        "loan_amnt": -5,
+        "loan_amount": 10,
+    }
     response = await client.post(PATH, json=bad)
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_error"
     assert error["request_id"] == response.headers["x-request-id"]
     fields = {d["field"]: d["message"] for d in error["details"]}
-    assert set(fields) == {"dob_ssn", "person_age", "person_home_ownership", "loan_amnt",
-                           "loan_amount"}
+    assert set(fields) == {
+        "dob_ssn",
+        "person_age",
+        "person_home_ownership",
+        "loan_amnt",
+        "loan_amount",
+    }
     assert "valid date" in fields["dob_ssn"]
     assert "19631321" not in response.text and "4278" not in response.text
     assert "CASTLE" not in response.text  # no submitted value comes back at all
@@ -118,8 +130,9 @@ async def test_a_valid_dob_ssn_is_not_echoed_by_other_errors(
 
 
 async def test_malformed_json_is_a_body_error(client: httpx.AsyncClient) -> None:
-    response = await client.post(PATH, content=b'{"dob_ssn": "19630621_4278", ',
-                           headers={"Content-Type": "application/json"})
+    response = await client.post(
+        PATH, content=b'{"dob_ssn": "19630621_4278", ', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["field"] == "body"
     assert "19630621_4278" not in response.text

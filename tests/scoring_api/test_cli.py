@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from credit_pipeline.settings import Settings
-from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+from core.settings import Settings
 from scoring_api.cli import add_serve_commands
 from scoring_api.main import create_app
 from scoring_api.score_cli import ScoreError, run_score
@@ -98,9 +98,15 @@ def test_scoring_through_the_running_api(
 
 
 def test_an_api_that_is_not_running_is_reported(unused_port_url: str) -> None:
-    application = {"dob_ssn": "19630621_4278", "zipcode": 76104, "person_age": 63,
-                   "person_income": 59000, "person_home_ownership": "RENT",
-                   "loan_intent": "PERSONAL", "loan_amnt": 35000}
+    application = {
+        "dob_ssn": "19630621_4278",
+        "zipcode": 76104,
+        "person_age": 63,
+        "person_income": 59000,
+        "person_home_ownership": "RENT",
+        "loan_intent": "PERSONAL",
+        "loan_amnt": 35000,
+    }
     args = _parser().parse_args([*_argv(application), "--url", unused_port_url])
     with pytest.raises(ScoreError, match="credit-pipeline serve"):
         run_score(Settings(), args)

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from credit_pipeline.settings import Settings
+from core.settings import Settings
 from scoring_api.main import create_app
 from scoring_api.schemas import EXAMPLE_REQUEST
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from feature_repo.contract import ENTITY_KEYS, VIEWS
+from core.contract import ENTITY_KEYS, VIEWS
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -25,10 +25,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from credit_pipeline.events import new_event, topic_name
-from credit_pipeline.settings import REPO_ROOT, Settings
-from feature_repo.contract import CREDIT_HISTORY, ENTITY_KEYS, VIEWS
-from stream_processor.cli import settings_env
+from core.contract import CREDIT_HISTORY, ENTITY_KEYS, VIEWS
+from core.events import new_event, topic_name
+from core.settings import REPO_ROOT, Settings, settings_env
 
 pytestmark = pytest.mark.integration
 

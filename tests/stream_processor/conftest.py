@@ -25,10 +25,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import values
 from prometheus_client.parser import text_string_to_metric_families
 
-from credit_pipeline.events import UpdateEvent, new_event, topic_name
-from credit_pipeline.settings import REPO_ROOT, Settings
-from feature_repo.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES, ViewContract
-from stream_processor.cli import settings_env
+from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES, ViewContract
+from core.events import UpdateEvent, new_event, topic_name
+from core.settings import REPO_ROOT, Settings, settings_env
 
 
 @pytest.fixture(autouse=True)
@@ -299,8 +298,8 @@ class ProcessorProcess:
 @pytest.fixture(scope="session")
 def processor_stack(stack_settings: Settings) -> Settings:
     """The session stack with the offline tables and the Feast registry in place."""
-    from credit_pipeline.offline_store import PostgresOfflineWriter
-    from feature_repo.store import apply_definitions, open_store
+    from core.feast_store import apply_definitions, open_store
+    from core.offline_store import PostgresOfflineWriter
 
     with PostgresOfflineWriter(stack_settings) as writer:
         writer.create_tables()
@@ -310,7 +309,7 @@ def processor_stack(stack_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def feast_store(processor_stack: Settings) -> Any:
-    from feature_repo.store import open_store
+    from core.feast_store import open_store
 
     return open_store(processor_stack)
 
@@ -371,8 +370,8 @@ class Harness:
 
     def stop_service(self, name: str) -> None:
         """Stop one server of the session stack ("redis", "postgres"); see `start_services`."""
-        from credit_pipeline.stack import LocalStack
-        from credit_pipeline.stack.process import read_pid_file, remove_pid_file, stop
+        from local_stack import LocalStack
+        from local_stack.process import read_pid_file, remove_pid_file, stop
 
         stack = LocalStack(self.settings)
         (service,) = [s for s in stack.services if s.name == name]
@@ -387,8 +386,8 @@ class Harness:
         SIGKILL is a crash: the server's group is killed and its pid file removed, so that
         `start_services` starts it again from its data on disk.
         """
-        from credit_pipeline.stack import LocalStack
-        from credit_pipeline.stack.process import read_pid_file, remove_pid_file, stop
+        from local_stack import LocalStack
+        from local_stack.process import read_pid_file, remove_pid_file, stop
 
         stack = LocalStack(self.settings)
         record = read_pid_file(stack.paths.pid_file(name))
@@ -407,7 +406,7 @@ class Harness:
 
     def start_services(self) -> None:
         """Start whatever server of the session stack is stopped (data kept on disk)."""
-        from credit_pipeline.stack import LocalStack
+        from local_stack import LocalStack
 
         LocalStack(self.settings).up()
 

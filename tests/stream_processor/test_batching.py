@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from credit_pipeline.events import UpdateEvent, new_event
-from credit_pipeline.offline_store import view_columns
-from feature_repo.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.events import UpdateEvent, new_event
+from core.offline_store import view_columns
 from stream_processor.batching import Batch, newest_per_entity, offline_rows
 from stream_processor.records import DeadLetter, SourceRecord
 

@@ -10,8 +10,8 @@ import sys
 
 from pydantic import SecretStr
 
-from credit_pipeline.settings import Settings, StackMode
-from stream_processor.cli import add_process_commands, settings_env, worker_command
+from core.settings import Settings, StackMode, settings_env
+from stream_processor.cli import add_process_commands, worker_command
 
 
 def test_process_command_parses_workers_and_commit_interval() -> None:
@@ -34,8 +34,8 @@ def test_settings_survive_the_trip_through_the_environment() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
     env.update(settings_env(settings))
     code = (
-        "import json; from credit_pipeline.settings import Settings; "
-        "from stream_processor.cli import settings_env; print(json.dumps(settings_env(Settings())))"
+        "import json; from core.settings import Settings; "
+        "from core.settings import settings_env; print(json.dumps(settings_env(Settings())))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True

@@ -23,8 +23,8 @@ import psycopg2
 import pytest
 from confluent_kafka import Producer
 
-from credit_pipeline.events import UpdateEvent, topic_name
-from feature_repo.contract import CREDIT_HISTORY
+from core.contract import CREDIT_HISTORY
+from core.events import UpdateEvent, topic_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack_only]
 

@@ -8,8 +8,8 @@ from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
 
-from credit_pipeline.events import new_event
-from feature_repo.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.events import new_event
 from stream_processor.online_rows import entity_key_proto, online_rows, value_proto
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -14,10 +14,10 @@ import redis
 from feast.data_source import PushMode
 from feast.infra.online_stores.redis import _redis_key
 
-from credit_pipeline.events import UpdateEvent, new_event
-from credit_pipeline.settings import Settings
-from feature_repo.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
-from feature_repo.store import open_store
+from core.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.events import UpdateEvent, new_event
+from core.feast_store import open_store
+from core.settings import Settings
 from stream_processor.errors import FeatureViewNotRegistered
 from stream_processor.online_rows import entity_key_proto
 from stream_processor.writers import FeastOnlineWriter, push_targets

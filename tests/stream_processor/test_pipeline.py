@@ -10,8 +10,8 @@ from typing import Any
 
 import redis.exceptions
 
-from credit_pipeline.events import UpdateEvent, new_event, topic_name
-from feature_repo.contract import CREDIT_HISTORY, ViewContract
+from core.contract import CREDIT_HISTORY, ViewContract
+from core.events import UpdateEvent, new_event, topic_name
 from stream_processor.metrics import ProcessorMetrics
 from stream_processor.pipeline import BatchProcessor
 from stream_processor.records import DeadLetter, EventRouter, SourceRecord

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from credit_pipeline.events import topic_name
-from feature_repo.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.events import topic_name
 from stream_processor.records import HEADER_JSON, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from credit_pipeline.events import UpdateEvent, new_event
-from feature_repo.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, ZIPCODE_FEATURES
+from core.events import UpdateEvent, new_event
 from stream_processor.records import (
     HEADER_JSON,
     HEADER_OFFSET,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from feature_repo.contract import CREDIT_HISTORY
+from core.contract import CREDIT_HISTORY
 
 pytestmark = pytest.mark.integration
 

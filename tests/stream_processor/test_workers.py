@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from credit_pipeline.events import topic_name
-from feature_repo.contract import CREDIT_HISTORY
+from core.contract import CREDIT_HISTORY
+from core.events import topic_name
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_pipeline.training.columns import LABEL, LOAN_ID, ModelColumns
-from credit_pipeline.training.frame import canonical_frame
-from feature_repo.contract import EVENT_TIMESTAMP
+from core.contract import EVENT_TIMESTAMP
+from core.model.columns import LABEL, LOAN_ID, ModelColumns
+from training.frame import canonical_frame
 
 
 def synthetic_frame(rows: int = 2_000, seed: int = 7) -> pd.DataFrame:

@@ -7,18 +7,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from credit_pipeline.training.artifact import (
+from core.contract import scoring_feature_refs
+from core.model.artifact import (
     MODEL_FILE,
     list_versions,
     load_artifact,
     read_metadata,
     resolve_version,
 )
-from credit_pipeline.training.columns import ModelColumns
-from credit_pipeline.training.errors import ModelArtifactError, ModelNotFoundError
-from credit_pipeline.training.frame import frame_sha256
-from credit_pipeline.training.train import fit_and_save
-from feature_repo.contract import scoring_feature_refs
+from core.model.columns import ModelColumns
+from core.model.errors import ModelArtifactError, ModelNotFoundError
+from training.frame import frame_sha256
+from training.train import fit_and_save
 
 
 def test_metadata_describes_the_frame_and_the_holdout(frame: pd.DataFrame, tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_pipeline.training.columns import LABEL, ModelColumns
-from credit_pipeline.training.compiled import CompiledModel
-from credit_pipeline.training.estimators import boosting_pipeline
-from credit_pipeline.training.train import model_rows
+from core.model.columns import LABEL, ModelColumns
+from core.model.compiled import CompiledModel
+from training.estimators import boosting_pipeline
+from training.train import model_rows
 
 
 def test_compiled_probabilities_equal_predict_proba(frame: pd.DataFrame) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from credit_pipeline.training.columns import LABEL, LOAN_ID, ModelColumns
-from credit_pipeline.training.errors import NoTrainingDataError
-from credit_pipeline.training.frame import canonical_frame, frame_sha256, time_split
-from feature_repo.contract import EVENT_TIMESTAMP
+from core.contract import EVENT_TIMESTAMP
+from core.model.columns import LABEL, LOAN_ID, ModelColumns
+from core.model.errors import NoTrainingDataError
+from training.frame import canonical_frame, frame_sha256, time_split
 
 
 def test_the_hash_ignores_row_order_and_int_vs_float_of_the_same_values(

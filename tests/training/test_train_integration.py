@@ -8,16 +8,7 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from credit_pipeline.history import History, generate_history
-from credit_pipeline.init_store import run_init
-from credit_pipeline.offline_store import PostgresOfflineWriter
-from credit_pipeline.settings import Settings
-from credit_pipeline.training.artifact import load_artifact
-from credit_pipeline.training.columns import LOAN_ID, ModelColumns
-from credit_pipeline.training.errors import NoTrainingDataError
-from credit_pipeline.training.frame import frame_sha256, join_features, read_loans
-from credit_pipeline.training.train import TrainingResult, train_model
-from feature_repo.contract import (
+from core.contract import (
     CREDIT_HISTORY,
     EVENT_TIMESTAMP,
     LOAN_TABLE,
@@ -26,7 +17,16 @@ from feature_repo.contract import (
     ViewContract,
     scoring_feature_refs,
 )
-from feature_repo.store import open_store
+from core.feast_store import open_store
+from core.model.artifact import load_artifact
+from core.model.columns import LOAN_ID, ModelColumns
+from core.model.errors import NoTrainingDataError
+from core.offline_store import PostgresOfflineWriter
+from core.settings import Settings
+from credit_pipeline.init_store import run_init
+from history import History, generate_history
+from training.frame import frame_sha256, join_features, read_loans
+from training.train import TrainingResult, train_model
 
 pytestmark = pytest.mark.integration
 
@@ -73,8 +73,9 @@ def test_the_same_offline_data_gives_the_same_frame(
     trained: TrainingResult, stack_settings: Settings
 ) -> None:
     columns = ModelColumns.from_contract()
-    again = join_features(open_store(stack_settings), SCORING_SERVICE, read_loans(stack_settings),
-                          columns)
+    again = join_features(
+        open_store(stack_settings), SCORING_SERVICE, read_loans(stack_settings), columns
+    )
     assert frame_sha256(again) == trained.metadata.frame_sha256
 
 

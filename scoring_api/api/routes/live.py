@@ -22,12 +22,12 @@ from fastapi import APIRouter, FastAPI, HTTPException, WebSocket, WebSocketDisco
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from credit_pipeline.live.entities import WatchedEntity, parse_key, read_entity
-from credit_pipeline.live.hub import TICK_S, LiveClient, LiveHub, WatchKey
-from feature_repo.contract import ENTITY_KEYS, VIEWS
+from core.contract import ENTITY_KEYS, VIEWS
+from core.live.entities import WatchedEntity, parse_key, read_entity
 from scoring_api.api.deps import RuntimeDep
 from scoring_api.core.errors import ApiError, OnlineStoreUnavailable
 from scoring_api.schemas import EXAMPLE_REQUEST, ErrorResponse, LoanApplication
+from scoring_api.service.hub import TICK_S, LiveClient, LiveHub, WatchKey
 
 log = logging.getLogger(__name__)
 

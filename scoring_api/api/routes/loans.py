@@ -36,10 +36,15 @@ Errors share one shape: `{{"error": {{"code", "message", "request_id", "details"
 """
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorResponse, "description": "`validation_error` (with field-level "
-          "details) or `features_unavailable` (a view the model cannot do without)"},
-    503: {"model": ErrorResponse, "description": "`online_store_unavailable`: retry after "
-          "the Retry-After seconds"},
+    422: {
+        "model": ErrorResponse,
+        "description": "`validation_error` (with field-level "
+        "details) or `features_unavailable` (a view the model cannot do without)",
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "`online_store_unavailable`: retry after the Retry-After seconds",
+    },
     500: {"model": ErrorResponse, "description": "`internal_error`; quote the request id"},
 }
 

@@ -24,7 +24,7 @@ from bench.config import FreshnessConfig
 from bench.consumers import RunningConsumer, processor
 from bench.cpu import CpuSnapshot
 from bench.events import EntityRef, StreamLog, measured_stream, sample_entities, subpool
-from bench.ingest import stage_figures
+from bench.ingest_figures import stage_figures
 from bench.memory import MemoryMonitor
 from bench.procs import ChildProcess, child_env, free_port
 from bench.stack import BenchStack

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.config import IngestConfig
 from bench.consumers import (
@@ -29,12 +28,12 @@ from bench.consumers import (
 )
 from bench.cpu import CpuSnapshot
 from bench.events import StreamLog, measured_stream, sample_newest
+from bench.ingest_figures import IngestResult, IngestRun, stage_figures, summarise
 from bench.memory import MemoryMonitor
 from bench.procs import free_port
 from bench.profiling import Profile, profiled
 from bench.stack import BenchStack
 from bench.stages import stage_costs
-from bench.stats import median, ratio
 from bench.verify import check_online, offline_counts
 from core.events import UpdateEvent
 from core.settings import Settings
@@ -49,53 +48,8 @@ Say = Callable[[str], None]
 
 _POLL_S = 0.1
 STAGE_EVENTS = 20_000
-WRITTEN_WITHIN_MS = (20.0, 50.0, 100.0, 200.0, 500.0)
 _FLUSH_TIMEOUT_S = 120.0
 _OFFLINE_SETTLE_S = 60.0  # redelivered events count twice; the exact count may trail a little
-
-
-@dataclass
-class IngestRun:
-    """One consumer's run: events, time, rate, and what the stores were checked to hold."""
-
-    consumer: str
-    round: int
-    events: int
-    done: int
-    seconds: float
-    events_per_s: float
-    produce_events_per_s: float
-    capped: bool
-    counter: int
-    offline_rows: dict[str, list[int]] | None  # view -> [rows found, rows expected]
-    online_checked: int
-    online_matched: int
-    rebalances: int
-    cores: dict[str, float] = field(default_factory=dict)  # per service, during the run
-    stages: dict[str, float] = field(default_factory=dict)  # the processor's batch figures
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def verified(self) -> bool:
-        return not self.errors
-
-
-@dataclass
-class IngestResult:
-    """Every run, the median rate per consumer and the medians of the per-round ratios."""
-
-    config: dict[str, Any]
-    consumers: dict[str, dict[str, str]]
-    runs: list[IngestRun]
-    median_events_per_s: dict[str, float | None]
-    ratios: dict[str, float | None]
-    stage_us: dict[str, float] = field(default_factory=dict)  # bench.stages, per event
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for run, raw in zip(self.runs, data["runs"], strict=True):
-            raw["verified"] = run.verified
-        return data
 
 
 def consumer_kinds(config: IngestConfig) -> list[ConsumerKind]:
@@ -105,16 +59,6 @@ def consumer_kinds(config: IngestConfig) -> list[ConsumerKind]:
         push_batch(config.batch_rows),
         consume_only(config.batch_rows),
     ]
-
-
-def ratio_pairs(config: IngestConfig) -> list[tuple[str, str]]:
-    """(numerator, denominator) consumer pairs whose rate ratios the report shows."""
-    batch, naive = push_batch(config.batch_rows).name, push_per_event().name
-    procs = [processor(n).name for n in config.workers]
-    pairs = [(p, batch) for p in procs] + [(p, naive) for p in procs] + [(batch, naive)]
-    pairs += [(p, procs[0]) for p in procs[1:]]
-    pairs.append((procs[0], consume_only(config.batch_rows).name))
-    return pairs
 
 
 def run_ingest(
@@ -142,7 +86,7 @@ def run_ingest(
                 f"  {run.done:,} events in {run.seconds:.1f} s = {run.events_per_s:,.0f}/s "
                 f"({status})"
             )
-    result = _summarise(config, [*kinds, naive], runs)
+    result = summarise(config, [*kinds, naive], runs)
     say("ingest: the processor's stages one by one (CPU per event)")
     result.stage_us = stage_costs(stack, pool, min(config.events, STAGE_EVENTS), config.batch_rows)
     return result
@@ -281,63 +225,3 @@ def _verify_offline(run: IngestRun, settings: Settings, log: StreamLog, started:
     elif run.rebalances and run.done >= run.events:
         run.seconds = time.monotonic() - started
         run.events_per_s = run.events / run.seconds
-
-
-def stage_figures(
-    before: dict[str, float], after: dict[str, float], wall: float, workers: int
-) -> dict[str, float]:
-    """Mean batch size, mean write time per store, and the share of each worker's wall time
-    spent in a write of each store, from the processor's cumulative metrics."""
-
-    def delta(key: str) -> float:
-        return after.get(key, 0.0) - before.get(key, 0.0)
-
-    batches = delta("credit_stream_batch_size_count")
-    figures = {"batches": batches}
-    if batches:
-        figures["mean_batch_events"] = delta("credit_stream_batch_size_sum") / batches
-    # The processor's own freshness histogram (event time -> online write done): the share of
-    # events written within each bound, before any reader looks.
-    prefix = "credit_stream_freshness_ms_bucket{"
-    written = delta(prefix + "+Inf}")
-    if written:
-        for key in sorted(after):
-            if key.startswith(prefix) and not key.endswith("+Inf}"):
-                bound = key[len(prefix) : -1]
-                if float(bound) in WRITTEN_WITHIN_MS:
-                    figures[f"written_within_{float(bound):g}ms"] = delta(key) / written
-    for store in ("online", "offline"):
-        seconds = delta(f"credit_stream_write_seconds_sum{{{store}}}")
-        writes = delta(f"credit_stream_write_seconds_count{{{store}}}")
-        if writes:
-            figures[f"{store}_write_ms"] = 1000 * seconds / writes
-            figures[f"{store}_busy_share"] = seconds / (wall * workers)
-    return figures
-
-
-def _summarise(
-    config: IngestConfig, kinds: Sequence[ConsumerKind], runs: list[IngestRun]
-) -> IngestResult:
-    names = [k.name for k in kinds]
-    rates = {
-        name: median([r.events_per_s for r in runs if r.consumer == name and r.verified])
-        for name in names
-    }
-    ratios: dict[str, float | None] = {}
-    rounds = sorted({r.round for r in runs})
-    for num, den in ratio_pairs(config):
-        per_round = []
-        for round_no in rounds:
-            by_name = {r.consumer: r for r in runs if r.round == round_no and r.verified}
-            if num in by_name and den in by_name:
-                value = ratio(by_name[num].events_per_s, by_name[den].events_per_s)
-                if value is not None:
-                    per_round.append(value)
-        ratios[f"{num} / {den}"] = median(per_round)
-    return IngestResult(
-        config=asdict(config),
-        consumers={k.name: {"description": k.description, "stores": k.stores} for k in kinds},
-        runs=runs,
-        median_events_per_s=rates,
-        ratios=ratios,
-    )

@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import os
 import random
-import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.config import ScoringConfig
 from bench.cpu import CpuSnapshot
-from bench.errors import BenchError
 from bench.memory import MemoryMonitor
-from bench.procs import ChildProcess, child_env
 from bench.profiling import profiled
+from bench.scoring_load import LoadRun, closed, from_python, python_load
 from bench.servers import (
     Server,
     cpu_prefix,
@@ -34,29 +32,12 @@ from bench.servers import (
     unpin_threads,
 )
 from bench.stack import BenchStack
-from bench.stats import latency_summary, median, percentile, ratio
-from bench.wrk import INSTALL_HINT, run_wrk, wrk_path
+from bench.stats import median, ratio
+from bench.wrk import INSTALL_HINT, wrk_path
 from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, scoring_feature_refs
 from history import History
 
 Say = Callable[[str], None]
-
-
-@dataclass
-class LoadRun:
-    """One load run against one server."""
-
-    server: str
-    mode: str  # "fixed" or "closed"
-    round: int
-    generator: str
-    requests: int
-    requests_per_s: float
-    latency_ms: dict[str, float | None]
-    errors: int
-    error_detail: dict[str, int] = field(default_factory=dict)
-    generator_lag_p99_ms: float | None = None
-    cores: dict[str, float] = field(default_factory=dict)  # server, Valkey, others (generator)
 
 
 @dataclass
@@ -136,7 +117,7 @@ def run_scoring(
             # Server side on one core (worker + Valkey), the load generator on the other.
             redis_cpus = pin_threads(redis_pid, config.server_cpus)
         for server in servers:  # connections, caches, first reads: not measured
-            _python_load(stack, server, files[server.name], "open", config, config.warmup_seconds)
+            python_load(stack, server, files[server.name], "open", config, config.warmup_seconds)
         for round_no in range(1, config.rounds + 1):
             for server in [*servers, floor]:
                 say(
@@ -144,10 +125,10 @@ def run_scoring(
                     f"for {config.fixed_seconds:.0f} s"
                 )
                 cpu = _cpu(stack, server)
-                raw = _python_load(
+                raw = python_load(
                     stack, server, files[server.name], "open", config, config.fixed_seconds
                 )
-                runs.append(_from_python(server.name, "fixed", round_no, raw))
+                runs.append(from_python(server.name, "fixed", round_no, raw))
                 runs[-1].cores = _cpu(stack, server).cores_since(cpu)
             for server in servers:
                 say(
@@ -155,13 +136,13 @@ def run_scoring(
                     f"{config.connections} connections for {config.closed_seconds:.0f} s"
                 )
                 cpu = _cpu(stack, server)
-                runs.append(_closed(stack, server, files[server.name], config, round_no))
+                runs.append(closed(stack, server, files[server.name], config, round_no))
                 runs[-1].cores = _cpu(stack, server).cores_since(cpu)
         if profile:
             api = servers[0]
             say("profiling: the API under closed-loop load with py-spy (not measured)")
             with profiled(api.child.pid, api.name, work / "profile-api.txt") as prof:
-                _closed(stack, api, files[api.name], config, 0)
+                closed(stack, api, files[api.name], config, 0)
             profile_json = prof.to_json()
     finally:
         for server in servers:
@@ -214,93 +195,6 @@ def _check_answers(servers: list[Server], api_body: str, feast_body: str) -> lis
     if status != 200 or not any(v is not None for v in values[2:]):
         problems.append(f"feast serve answered {status} without feature values: {str(body)[:300]}")
     return problems
-
-
-def _python_load(
-    stack: BenchStack,
-    server: Server,
-    bodies: Path,
-    mode: str,
-    config: ScoringConfig,
-    seconds: float,
-) -> dict[str, Any]:
-    out = stack.root / "scoring" / f"{server.name}-{mode}.json"
-    argv = [
-        *cpu_prefix(config.loadgen_cpus),
-        sys.executable,
-        "-m",
-        "bench.loadgen",
-        mode,
-        server.url,
-        str(bodies),
-        str(out),
-        "--seconds",
-        str(seconds),
-        "--rate",
-        str(config.rate),
-        "--connections",
-        str(config.connections),
-        "--method",
-        server.method,
-    ]
-    child = ChildProcess(
-        "load generator", argv, child_env(stack.settings), stack.logs / "loadgen.log"
-    )
-    try:
-        code = child.wait_exit(seconds + 60)
-    finally:
-        child.stop()
-    if code != 0:
-        raise BenchError(f"the load generator exited with {code}:\n{child.log_tail()}")
-    data: dict[str, Any] = json.loads(out.read_text())
-    return data
-
-
-def _from_python(server: str, mode: str, round_no: int, raw: dict[str, Any]) -> LoadRun:
-    statuses: dict[str, int] = raw["statuses"]
-    bad = {f"HTTP {k}": v for k, v in statuses.items() if not k.startswith("2")}
-    detail = {**bad, **raw["errors"]}
-    latencies = raw["latencies_ms"]
-    return LoadRun(
-        server=server,
-        mode=mode,
-        round=round_no,
-        generator="python-aiohttp",
-        requests=len(latencies),
-        requests_per_s=len(latencies) / raw["elapsed_s"],
-        latency_ms=latency_summary(latencies),
-        errors=sum(detail.values()),
-        error_detail=detail,
-        generator_lag_p99_ms=percentile(raw["lag_ms"], 99) if raw["lag_ms"] else None,
-    )
-
-
-def _closed(
-    stack: BenchStack, server: Server, bodies: Path, config: ScoringConfig, round_no: int
-) -> LoadRun:
-    if wrk_path() is None:
-        raw = _python_load(stack, server, bodies, "closed", config, config.closed_seconds)
-        return _from_python(server.name, "closed", round_no, raw)
-    work = stack.root / "scoring"
-    raw = run_wrk(
-        server.url,
-        bodies,
-        config.closed_seconds,
-        config.connections,
-        cpu_prefix(config.loadgen_cpus),
-        work,
-    )
-    return LoadRun(
-        server=server.name,
-        mode="closed",
-        round=round_no,
-        generator="wrk",
-        requests=raw["requests"],
-        requests_per_s=raw["requests"] / raw["elapsed_s"],
-        latency_ms=raw["latency_ms"],
-        errors=sum(raw["errors"].values()),
-        error_detail=raw["errors"],
-    )
 
 
 def _medians(runs: list[LoadRun]) -> dict[str, dict[str, float | None]]:

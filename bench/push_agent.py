@@ -22,11 +22,12 @@ from typing import Any, cast
 import faust
 from faust.types import TransportT
 
-from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VIEWS
-from core.events import UpdateEvent, parse_event, topic_name, view_of_topic
+from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
+from core.events import UpdateEvent, parse_event, view_of_topic
 from core.logs import configure_logging
 from core.settings import Settings
 from stream_processor import kafka
+from stream_processor.faust_app import app_options, update_topics
 
 log = logging.getLogger("bench.push_agent")
 
@@ -59,27 +60,9 @@ def build_app(settings: Settings, mode: str, batch_rows: int) -> faust.App:
     store = open_store(settings)
     # Scraped as bench_agent_events_pushed_total (bench.consumers.PUSHED).
     pushed = prometheus_client.Counter("bench_agent_events_pushed", "Events pushed online")
-    app = _App(
-        settings.consumer_group,
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
-        autodiscover=False,
-        processing_guarantee="at_least_once",
-        broker_session_timeout=6.0,
-        broker_heartbeat_interval=1.0,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=False,
-        topic_disable_leader=True,
-        topic_partitions=settings.topic_partitions,
-        datadir=str(settings.state_path / "faust" / settings.consumer_group),
-    )
+    app = _App(settings.consumer_group, **app_options(settings))
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
-    source = app.topic(
-        *(topic_name(v, settings.topic_prefix) for v in VIEWS),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    source = update_topics(app, settings)
     within = max(settings.batch_max_wait_ms, 1) / 1000
 
     def parse(event: Any) -> UpdateEvent:

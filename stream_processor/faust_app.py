@@ -104,30 +104,30 @@ async def fetch_offsets(consumer: ConsumerT) -> Offsets:
     return Offsets(ends, positions)
 
 
-def build_app(settings: Settings, *, commit_interval: float | None = None) -> CreditStreamApp:
-    """The stream processor as a faust app (id = consumer group) for `settings`."""
-    app = CreditStreamApp(
-        settings.consumer_group,
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
-        autodiscover=False,
+def app_options(settings: Settings, commit_interval: float | None = None) -> dict[str, Any]:
+    """faust settings of a worker on the update topics (the bench's baselines use them too)."""
+    return {
+        "broker": f"kafka://{settings.kafka_bootstrap_servers}",
+        "autodiscover": False,
         # Tansu dies on exactly_once (no idempotent producer); writes are idempotent instead.
-        processing_guarantee="at_least_once",
+        "processing_guarantee": "at_least_once",
         # Group joins wait half the session timeout on Tansu: keep it short.
-        broker_session_timeout=6.0,
-        broker_heartbeat_interval=1.0,
-        broker_commit_interval=commit_interval or DEFAULT_COMMIT_INTERVAL_SECONDS,
-        consumer_auto_offset_reset="earliest",
+        "broker_session_timeout": 6.0,
+        "broker_heartbeat_interval": 1.0,
+        "broker_commit_interval": commit_interval or DEFAULT_COMMIT_INTERVAL_SECONDS,
+        "consumer_auto_offset_reset": "earliest",
         # No web server (it would bind 0.0.0.0:6066); metrics have their own port.
-        web_enabled=False,
+        "web_enabled": False,
         # No tables, no leader topic: nothing but the view topics and the dead-letter topic.
-        topic_disable_leader=True,
-        topic_partitions=settings.topic_partitions,
-        datadir=str(settings.state_path / "faust" / settings.consumer_group),
-    )
-    app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
-    app.shutdown_grace_seconds = settings.shutdown_grace_seconds
+        "topic_disable_leader": True,
+        "topic_partitions": settings.topic_partitions,
+        "datadir": str(settings.state_path / "faust" / settings.consumer_group),
+    }
 
-    source = app.topic(
+
+def update_topics(app: faust.App, settings: Settings) -> faust.TopicT:
+    """The view topics as one faust source of raw bytes."""
+    return app.topic(
         *(topic_name(v, settings.topic_prefix) for v in VIEWS),
         key_type=bytes,
         value_type=bytes,
@@ -135,6 +135,14 @@ def build_app(settings: Settings, *, commit_interval: float | None = None) -> Cr
         value_serializer="raw",
         partitions=settings.topic_partitions,
     )
+
+
+def build_app(settings: Settings, *, commit_interval: float | None = None) -> CreditStreamApp:
+    """The stream processor as a faust app (id = consumer group) for `settings`."""
+    app = CreditStreamApp(settings.consumer_group, **app_options(settings, commit_interval))
+    app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
+    app.shutdown_grace_seconds = settings.shutdown_grace_seconds
+    source = update_topics(app, settings)
     dead_letter_topic = app.topic(
         settings.dead_letter_topic,
         key_serializer="raw",

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core.cli_options import LazyOptionsParser
 from core.errors import CreditPipelineError
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
@@ -54,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Streaming credit-scoring feature pipeline (Kafka -> Feast -> scoring API).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=LazyOptionsParser
+    )
 
     # Each package registers its own subcommands; their heavy imports happen when they run.
     from credit_pipeline.demo import add_demo_command

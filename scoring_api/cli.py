@@ -8,15 +8,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from core.cli_options import Subcommands
 from core.settings import Settings
 from scoring_api.score_cli import add_score_command
 
 WORKER_START_SECONDS = 60
 
 
-def add_serve_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register `serve` and `score`."""
-    serve = subparsers.add_parser("serve", help="run the scoring API (uvicorn)")
+def add_serve_commands(subcommands: Subcommands) -> None:
+    """Register `serve` and `score` (on `add_subparsers(parser_class=LazyOptionsParser)`)."""
+    serve = subcommands.add_parser("serve", help="run the scoring API (uvicorn)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
@@ -25,7 +26,7 @@ def add_serve_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=run_serve)
 
-    add_score_command(subparsers)
+    add_score_command(subcommands)
 
 
 # -- serve ------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """`credit-pipeline score`: one loan application, decided by the running API or in-process.
 
 The options are the loan request's fields, generated from the feature contract. The contract
-imports Feast (~5 s), so they are added when `score` itself is parsed, not when the CLI builds
-its parser for every other command.
+imports Feast (~5 s), so they are added when `score` itself is parsed or its help printed
+(core.cli_options), not when the CLI builds its parser for every other command.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from core.cli_options import Subcommands
 from core.errors import CreditPipelineError
 from core.settings import Settings
 
@@ -27,38 +28,14 @@ class ScoreError(CreditPipelineError):
     """The scoring API refused or could not be reached."""
 
 
-class _ContractOptionsParser(argparse.ArgumentParser):
-    """Adds the contract-derived options the first time it parses or prints help."""
-
-    _pending = True
-
-    def _add_contract_options(self) -> None:
-        if self._pending:
-            self._pending = False
-            _add_application_options(self)
-
-    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
-        self._add_contract_options()
-        return super().parse_known_args(*args, **kwargs)
-
-    def format_help(self) -> str:
-        self._add_contract_options()
-        return super().format_help()
-
-    def format_usage(self) -> str:
-        self._add_contract_options()
-        return super().format_usage()
-
-
-def add_score_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register `score`."""
-    score = subparsers.add_parser(
+def add_score_command(subcommands: Subcommands) -> None:
+    """Register `score`; its contract-derived options are added when it is first used."""
+    score = subcommands.add_parser(
         "score",
         help="decide one loan application (through the running API, or --local)",
         description="Options are the loan request's fields, generated from the feature contract.",
+        add_options=_add_application_options,
     )
-    # argparse builds subparsers with the parent's class; this one defers its contract options.
-    score.__class__ = _ContractOptionsParser
     score.add_argument("--url", help="API base URL (default http://<api_host>:<api_port>)")
     score.add_argument("--local", action="store_true", help="score in this process, no API")
     score.add_argument("--model-dir", type=Path, help="artifact directory (with --local)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
@@ -11,9 +10,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from core.contract import Kind, ViewContract
 from core.events import UpdateEvent
-
-# What Feast's online write path takes per row: key, feature values, event time, created time.
-OnlineRow = tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]
+from stream_processor.feast_compat import OnlineRow
 
 # The ValueProto field Feast itself fills for each kind (feast.type_map), so reads decode them.
 _VALUE_FIELD: dict[Kind, str] = {

@@ -17,6 +17,7 @@ from core.offline_store import OfflineStoreError, PostgresOfflineWriter
 from core.settings import Settings
 from stream_processor.batching import offline_rows
 from stream_processor.errors import FeatureViewNotRegistered
+from stream_processor.feast_compat import online_writer
 from stream_processor.online_rows import online_rows
 
 if TYPE_CHECKING:
@@ -86,8 +87,9 @@ class FeastOnlineWriter:
 
     `store.push` lists and deserializes every feature view of the registry per call and
     converts pandas -> arrow -> protobuf; this writer resolves the push targets at start-up and
-    hands protobuf rows straight to the provider. The stored bytes are the ones `store.push`
-    writes, and Feast's Redis writer still skips a row that is not newer than the stored one.
+    hands protobuf rows straight to the provider (`feast_compat`). The stored bytes are the ones
+    `store.push` writes, and Feast's Redis writer still skips a row that is not newer than the
+    stored one.
     """
 
     def __init__(
@@ -98,8 +100,7 @@ class FeastOnlineWriter:
         timeout: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
     ) -> None:
         self.address = address
-        self._config = store.config
-        self._provider = store._get_provider()
+        self._write = online_writer(store)
         self._targets = {v.name: push_targets(store, v) for v in views}
         self._timeout = timeout
 
@@ -113,9 +114,8 @@ class FeastOnlineWriter:
     async def write(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None:
         rows = online_rows(view, events)
         for target in self._targets[view.name]:
-            write = self._provider.online_write_batch_async(self._config, target, rows, None)
             try:
-                await asyncio.wait_for(write, self._timeout)
+                await asyncio.wait_for(self._write(target, rows), self._timeout)
             except TimeoutError:
                 raise TimeoutError(f"no answer within {self._timeout:g} s") from None
 

@@ -2,9 +2,10 @@
 
 scikit-learn's `predict_proba` on one row costs milliseconds (DataFrame checks, the column
 encoder, one Cython call per tree). The API scores one loan at a time, so this module
-flattens the fitted category codes and trees into plain Python lists once and walks them per
-row with the same arithmetic as `sklearn/ensemble/_hist_gradient_boosting/_predictor.pyx`
-(float64 comparisons, leaf values summed in tree order onto the baseline). The result equals
+flattens the fitted category codes and trees (read by `sklearn_trees`, the one module that
+knows scikit-learn's internals) into plain Python lists once and walks them per row with the
+same arithmetic as `sklearn/ensemble/_hist_gradient_boosting/_predictor.pyx` (float64
+comparisons, leaf values summed in tree order onto the baseline). The result equals
 `predict_proba` up to the last bits of the final sigmoid; training checks that on its whole
 holdout and stores a sample that the API re-checks when it loads the artifact.
 """
@@ -15,20 +16,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from core.model.columns import ModelColumns
+from core.model.sklearn_trees import FittedTrees, fitted_trees
 
 NAN = float("nan")
 # The compiled scorer repeats scikit-learn's arithmetic; anything above rounding is a bug.
 COMPILED_TOLERANCE = 1e-9
-
-
-def _bits(words: np.ndarray) -> int:
-    """A scikit-learn bitset (8 uint32 words, least significant first) as one Python int."""
-    return sum(int(word) << (32 * i) for i, word in enumerate(words))
 
 
 @dataclass
@@ -48,29 +44,22 @@ class _Trees:
     known_categories: list[int] = field(default_factory=list)  # bitset of codes seen in fit
 
 
-def _flatten(model: HistGradientBoostingClassifier) -> _Trees:
-    if model.n_trees_per_iteration_ != 1:
-        raise TypeError("only binary classifiers can be compiled")
-    known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
-    known_bits = [_bits(row) for row in known]
+def _flatten(fitted: FittedTrees) -> _Trees:
     trees = _Trees()
-    for (predictor,) in model._predictors:
+    for tree in fitted.trees:
         offset = len(trees.leaf)
         trees.roots.append(offset)
-        raw_bitsets = [_bits(row) for row in predictor.raw_left_cat_bitsets]
-        for node in predictor.nodes:
-            is_cat = bool(node["is_categorical"]) and not bool(node["is_leaf"])
-            feature = int(node["feature_idx"])
-            trees.leaf.append(bool(node["is_leaf"]))
-            trees.value.append(float(node["value"]))
-            trees.feature.append(feature)
-            trees.threshold.append(float(node["num_threshold"]))
-            trees.missing_left.append(bool(node["missing_go_to_left"]))
-            trees.left.append(offset + int(node["left"]))
-            trees.right.append(offset + int(node["right"]))
-            trees.categorical.append(is_cat)
-            trees.left_categories.append(raw_bitsets[int(node["bitset_idx"])] if is_cat else 0)
-            trees.known_categories.append(known_bits[int(f_idx_map[feature])] if is_cat else 0)
+        for node in tree:
+            trees.leaf.append(node.is_leaf)
+            trees.value.append(node.value)
+            trees.feature.append(node.feature)
+            trees.threshold.append(node.threshold)
+            trees.missing_left.append(node.missing_left)
+            trees.left.append(offset + node.left)
+            trees.right.append(offset + node.right)
+            trees.categorical.append(node.categorical)
+            trees.left_categories.append(node.left_categories)
+            trees.known_categories.append(node.known_categories)
     return trees
 
 
@@ -82,23 +71,11 @@ class CompiledModel:
         names = list(getattr(model, "feature_names_in_", []))
         if names != columns.names:
             raise TypeError(f"the model was fitted on columns {names}, not {columns.names}")
-        if model._preprocessor is None:  # no categorical column: trees read columns as given
-            order, codes = list(range(len(names))), []
-        else:
-            # The model's own encoder puts categorical columns first, then the numeric ones.
-            is_cat = [bool(flag) for flag in model.is_categorical_]
-            order = [i for i, cat in enumerate(is_cat) if cat]
-            order += [i for i, cat in enumerate(is_cat) if not cat]
-            categories = model._preprocessor.named_transformers_["encoder"].categories_
-            # scikit-learn's encoder takes NaN as missing but None as a category of its own.
-            codes = [
-                {c: float(i) for i, c in enumerate(cats) if isinstance(c, str) or c is None}
-                for cats in categories
-            ]
-        self._order = order
-        self._codes = codes
-        self._baseline = float(model._baseline_prediction.ravel()[0])
-        self._trees = _flatten(model)
+        fitted = fitted_trees(model)
+        self._order = list(fitted.column_order)
+        self._codes = list(fitted.category_codes)
+        self._baseline = fitted.baseline
+        self._trees = _flatten(fitted)
         self.n_trees = len(self._trees.roots)
 
     def encode(self, row: Sequence[object]) -> list[float]:

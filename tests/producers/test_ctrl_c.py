@@ -6,12 +6,12 @@ import signal
 
 import pytest
 
-from producers.cli import _stop_on_sigint
+from producers.sending import stop_on_sigint
 
 
 def test_first_ctrl_c_sets_stop_and_a_second_interrupts() -> None:
     before = signal.getsignal(signal.SIGINT)
-    with _stop_on_sigint() as stop:
+    with stop_on_sigint() as stop:
         signal.raise_signal(signal.SIGINT)
         assert stop.is_set()
         with pytest.raises(KeyboardInterrupt):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,8 +14,9 @@ from typing import Any
 import pytest
 import uvicorn
 
+from core.cli_options import LazyOptionsParser
 from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
-from core.settings import Settings
+from core.settings import REPO_ROOT, Settings
 from scoring_api.cli import add_serve_commands
 from scoring_api.main import create_app
 from scoring_api.score_cli import ScoreError, run_score
@@ -21,7 +24,8 @@ from scoring_api.score_cli import ScoreError, run_score
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
-    add_serve_commands(parser.add_subparsers(dest="command"))
+    # As credit_pipeline.cli builds it: subcommands may add their options lazily.
+    add_serve_commands(parser.add_subparsers(dest="command", parser_class=LazyOptionsParser))
     return parser
 
 
@@ -40,6 +44,46 @@ def test_there_is_one_option_per_contract_field(capsys: pytest.CaptureFixture[st
     for name in [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]:
         assert "--" + name.replace("_", "-") in shown
     assert "RENT,OWN,MORTGAGE,OTHER" in shown
+
+
+_FEAST_IMPORTED = """
+import argparse, sys
+from core.cli_options import LazyOptionsParser
+from scoring_api.cli import add_serve_commands
+parser = argparse.ArgumentParser()
+add_serve_commands(parser.add_subparsers(dest="command", parser_class=LazyOptionsParser))
+parser.format_help()
+parser.parse_args(sys.argv[1:])
+print("feast imported:", "feast" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "imports_feast"), [(["serve"], False), (["score", "--zipcode", "1"], True)]
+)
+def test_only_score_itself_imports_the_contract(argv: list[str], imports_feast: bool) -> None:
+    """Registering `score` costs nothing: `import feast` (~5 s) waits until it is parsed."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FEAST_IMPORTED, *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert f"feast imported: {imports_feast}" in done.stdout
+
+
+def test_score_help_of_the_whole_cli_lists_the_contract_options() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "from credit_pipeline.cli import main; main()", "score", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--dob-ssn" in done.stdout and "--loan-amnt" in done.stdout
 
 
 def test_missing_fields_are_named() -> None:

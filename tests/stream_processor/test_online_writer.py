@@ -50,7 +50,13 @@ def test_the_processor_writes_the_bytes_store_push_writes(
     )
     client = redis.Redis.from_url(processor_stack.redis_url)
 
-    FeastOnlineWriter(feast_store, "test").write_sync(CREDIT_HISTORY, [event])
+    # Its own store and loop: Feast's async Redis client belongs to the loop that first used it.
+    writer = FeastOnlineWriter(open_store(processor_stack), "test")
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(writer.write(CREDIT_HISTORY, [event]))
+    finally:
+        loop.close()
     ours = client.hgetall(key)  # type: ignore[arg-type]  # binary key
     client.delete(key)
     frame = pd.DataFrame([{**event.row, "event_timestamp": at, "created_timestamp": at}])

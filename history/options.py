@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.history import History
+if TYPE_CHECKING:
+    # Not at run time: it imports the contract, hence Feast (~5 s), which `--help` must not pay.
+    from core.history import History
 
 
 def _utc_date(text: str) -> datetime:

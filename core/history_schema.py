@@ -8,10 +8,9 @@ from core import contract
 from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, Column
 from core.errors import CreditPipelineError
 
-# The loan table's id and label, by position in the contract (it lists the id first and the
-# label last) so that no name is typed twice; checked below.
-LOAN_ID = contract.LOAN_COLUMNS[0].name
-LABEL = contract.LOAN_COLUMNS[-1].name
+# The loan table's id and label: the columns the contract's loan_application tags name.
+LOAN_ID = contract.LOAN_ID
+LABEL = contract.LABEL
 TIMESTAMPS = (EVENT_TIMESTAMP, CREATED_TIMESTAMP)
 
 
@@ -51,7 +50,3 @@ CREDIT_HISTORY_TABLE = _view_table(
 )
 LOAN_TABLE = TableSpec("loans", "loan_table.parquet", contract.LOAN_COLUMNS, (LOAN_ID,))
 TABLES: tuple[TableSpec, ...] = (ZIPCODE_TABLE, CREDIT_HISTORY_TABLE, LOAN_TABLE)
-
-# Fail at import, not deep inside a load, if the contract ever reorders the loan columns.
-if (LOAN_ID, LABEL) != ("loan_id", "loan_status"):
-    raise ImportError(f"core.contract.LOAN_COLUMNS changed order: id {LOAN_ID}, label {LABEL}")

@@ -104,18 +104,31 @@ zipcode_features = FeatureView(
 
 # What a loan application itself carries (not stored features): the API's request body and the
 # person/loan columns of the training frame, beside the entity keys above.
+# Tags, read by core.contract: a string field's "enum" lists its only values, comma-separated
+# (the API's request schema and the history generator take them from here, in this order);
+# "id_column" and "label_column" name the loan table's integer id and its label (1 = the loan
+# defaulted), the columns around the application's fields in the loans and training tables.
 loan_application = RequestSource(
     name="loan_application",
     schema=[
         Field(name="person_age", dtype=Int64),
         Field(name="person_income", dtype=Int64),
-        Field(name="person_home_ownership", dtype=String),
+        Field(
+            name="person_home_ownership",
+            dtype=String,
+            tags={"enum": "RENT,OWN,MORTGAGE,OTHER"},
+        ),
         Field(name="person_emp_length", dtype=Float64),
-        Field(name="loan_intent", dtype=String),
+        Field(
+            name="loan_intent",
+            dtype=String,
+            tags={"enum": "PERSONAL,EDUCATION,MEDICAL,VENTURE,HOMEIMPROVEMENT,DEBTCONSOLIDATION"},
+        ),
         Field(name="loan_amnt", dtype=Int64),
         Field(name="loan_int_rate", dtype=Float64),
     ],
     description="Fields of a loan application, as the tutorial sends them",
+    tags={"id_column": "loan_id", "label_column": "loan_status"},
 )
 
 # Every feature the credit model reads; training and serving both resolve this service.

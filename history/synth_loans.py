@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.contract import CREDIT_HISTORY, EVENT_TIMESTAMP, ZIPCODE_FEATURES
-from core.history_schema import LABEL, LOAN_ID, LOAN_TABLE
+from core.contract import (
+    CREDIT_HISTORY,
+    EVENT_TIMESTAMP,
+    LABEL,
+    LOAN_ID,
+    LOAN_REQUEST_ENUMS,
+    ZIPCODE_FEATURES,
+)
+from core.history_schema import LOAN_TABLE
 from history.synth_base import (
     MS_PER_DAY,
     Floats,
@@ -19,18 +26,21 @@ from history.synth_base import (
     uniform_ms,
 )
 from history.synth_credit import CreditDraw, CreditProfile, credit_state
-from history.synth_persons import Persons, whole_years
+from history.synth_persons import HOME_OWNERSHIP_FIELD, Persons, whole_years
 from history.synth_zipcodes import NATIONAL_AVERAGE_WAGE, ZipcodeDraw
 
-LOAN_INTENTS = (
-    "PERSONAL",
-    "EDUCATION",
-    "MEDICAL",
-    "VENTURE",
-    "HOMEIMPROVEMENT",
-    "DEBTCONSOLIDATION",
-)
-INTENT_WEIGHTS = (0.17, 0.20, 0.19, 0.17, 0.11, 0.16)
+LOAN_INTENT_FIELD = "loan_intent"
+LOAN_INTENTS = LOAN_REQUEST_ENUMS[LOAN_INTENT_FIELD]  # from the contract, in its order
+# The generator's parameters per category; a test checks their keys are the contract's values.
+# Share of applications per intent (drawn in the contract's order of LOAN_INTENTS).
+INTENT_WEIGHT = {
+    "PERSONAL": 0.17,
+    "EDUCATION": 0.20,
+    "MEDICAL": 0.19,
+    "VENTURE": 0.17,
+    "HOMEIMPROVEMENT": 0.11,
+    "DEBTCONSOLIDATION": 0.16,
+}
 # Log-odds added to the default model per category (medical and debt consolidation signal stress).
 INTENT_LOGIT = {
     "PERSONAL": 0.0,
@@ -69,7 +79,9 @@ def synth_loans(
     )
     amount = np.round(amount / 25) * 25
     intent: Objects = rng.choice(
-        np.asarray(LOAN_INTENTS, dtype=object), size=count, p=INTENT_WEIGHTS
+        np.asarray(LOAN_INTENTS, dtype=object),
+        size=count,
+        p=[INTENT_WEIGHT[v] for v in LOAN_INTENTS],
     )
     # The lender prices what it sees (the report) and, through its own scoring, part of the
     # latent risk; the rate therefore carries signal the report alone does not.
@@ -89,11 +101,11 @@ def synth_loans(
         ZIPCODE_FEATURES.entity.name: persons.zipcode[person],
         "person_age": whole_years(persons.dob_ms[person], time_ms),
         "person_income": income,
-        "person_home_ownership": persons.home_ownership[person],
+        HOME_OWNERSHIP_FIELD: persons.home_ownership[person],
         "person_emp_length": np.floor(
             np.maximum(0.0, persons.emp_years_end[person] - window.years_before_end(time_ms))
         ),
-        "loan_intent": intent,
+        LOAN_INTENT_FIELD: intent,
         "loan_amnt": amount,
         "loan_int_rate": rate,
     }
@@ -111,8 +123,8 @@ def _default_logit(
     burden = np.asarray(values["loan_amnt"], dtype=np.float64) / income
     dues = report["credit_card_due"] + report["student_loan_due"] + report["vehicle_loan_due"]
     age = np.asarray(values["person_age"])
-    home = pd.Series(values["person_home_ownership"]).map(HOME_LOGIT).to_numpy(np.float64)
-    intent = pd.Series(values["loan_intent"]).map(INTENT_LOGIT).to_numpy(np.float64)
+    home = pd.Series(values[HOME_OWNERSHIP_FIELD]).map(HOME_LOGIT).to_numpy(np.float64)
+    intent = pd.Series(values[LOAN_INTENT_FIELD]).map(INTENT_LOGIT).to_numpy(np.float64)
     logit: Floats = (
         6.0 * burden
         + 5.0 * np.maximum(burden - 0.30, 0)  # repayments above ~30% of income rarely hold

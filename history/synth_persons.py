@@ -18,7 +18,9 @@ from history.synth_base import (
 from history.synth_zipcodes import TUTORIAL_ZIPCODE, ZipcodeDraw
 
 AGE_MIN, AGE_MAX = 20, 75  # whole years at the end of the window
-HOME_OWNERSHIP = ("RENT", "OWN", "MORTGAGE", "OTHER")
+# Its values are the contract's (the "enum" tag of the field); `_home_ownership` names the
+# ones it models, and tests/history checks that they are exactly the contract's.
+HOME_OWNERSHIP_FIELD = "person_home_ownership"
 # Person 0 is the tutorial's example applicant (dob_ssn 19630621_4278, zipcode 76104), so the
 # loan request the docs show is answerable on synthetic data too.
 TUTORIAL_DOB_MS = int(pd.Timestamp("1963-06-21", tz="UTC").value // 1_000_000)
@@ -107,14 +109,12 @@ def _home_ownership(rng: np.random.Generator, age: Floats, income: Floats, risk:
     own = 0.05 + 0.10 * np.clip((age - 30) / 40, 0, 1)
     other = 0.004
     u = rng.random(len(age))
-    index = np.where(
-        u < other,
-        3,
-        np.where(
-            u < other + own, 1, np.where(u < other + own + (1 - other - own) * mortgage, 2, 0)
-        ),
-    )
-    return np.asarray(HOME_OWNERSHIP, dtype=object)[index]
+    # One uniform draw per person against cumulative shares: other, own, mortgage, rent.
+    drawn: Objects = np.full(len(age), "RENT", dtype=object)
+    drawn[u < other + own + (1 - other - own) * mortgage] = "MORTGAGE"
+    drawn[u < other + own] = "OWN"
+    drawn[u < other] = "OTHER"
+    return drawn
 
 
 def whole_years(born_ms: Ints, at_ms: Ints) -> Ints:

@@ -1,49 +1,52 @@
 """Request and response bodies. The loan request is derived from the Feast contract.
 
-`LoanApplication` has one field per entity key (validated by `core.contract`'s key
-rules, which never echo a sensitive value) and one per field of the `loan_application`
-RequestSource, with the API's plausibility rules from `REQUEST_RULES`.
+`LoanApplication` is a msgspec Struct, of the same model family as the update events
+(`core.events`): one field per entity key (format and range from the entities' tags) and one per
+field of the `loan_application` RequestSource (enum values from its tags), with the API's
+plausibility rules from `REQUEST_RULES`. Its problems are worded by `core.contract`, never
+quoting a submitted value. FastAPI and the CLI speak pydantic: `RequestModel` adapts (its
+`model_*` methods and `__get_pydantic_*__` hooks), msgspec still does the validating.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+import msgspec
+from pydantic import BaseModel, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic_core import CoreSchema, PydanticCustomError, ValidationError, core_schema
 
-from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, Column, EntityKey
-
-HOME_OWNERSHIP = ("RENT", "OWN", "MORTGAGE", "OTHER")
-LOAN_INTENTS = (
-    "PERSONAL",
-    "EDUCATION",
-    "MEDICAL",
-    "VENTURE",
-    "HOMEIMPROVEMENT",
-    "DEBTCONSOLIDATION",
+from core.contract import (
+    ENTITY_KEYS,
+    LOAN_REQUEST_COLUMNS,
+    Column,
+    Problem,
+    field_problem,
+    model_json_schema,
+    struct_problems,
+    value_type,
 )
 
-# The API's plausibility rules per loan-application field (the contract gives names and types).
-# Floats may be null: the tutorial's data has unknown employment lengths and rates, and the
-# model treats a missing value as it learned to.
-REQUEST_RULES: dict[str, dict[str, Any]] = {
+# The API's plausibility rules per loan-application field (the contract gives names, types and
+# enum values). Floats may be null: the tutorial's data has unknown employment lengths and
+# rates, and the model treats a missing value as it learned to. A field without a rule is only
+# type-checked (tests/scoring_api/test_schemas.py asks every field for one).
+PLAUSIBILITY: dict[str, dict[str, Any]] = {
     "person_age": {"ge": 18, "le": 120, "description": "Age in whole years"},
     "person_income": {"ge": 0, "le": 100_000_000, "description": "Yearly income in USD"},
-    "person_home_ownership": {"values": HOME_OWNERSHIP, "description": "Housing situation"},
+    "person_home_ownership": {"description": "Housing situation"},
     "person_emp_length": {"ge": 0, "le": 80, "description": "Years in employment (null: unknown)"},
-    "loan_intent": {"values": LOAN_INTENTS, "description": "Purpose of the loan"},
+    "loan_intent": {"description": "Purpose of the loan"},
     "loan_amnt": {"gt": 0, "le": 10_000_000, "description": "Amount requested in USD"},
     "loan_int_rate": {"ge": 0, "le": 100, "description": "Interest rate in % (null: unknown)"},
 }
-
-_missing_rules = {c.name for c in LOAN_REQUEST_COLUMNS} ^ set(REQUEST_RULES)
-if _missing_rules:
-    raise ImportError(
-        f"scoring_api.schemas.REQUEST_RULES and the contract's loan_application differ in "
-        f"{sorted(_missing_rules)}: give every request field a rule"
-    )
+# Every request field's rules, with its enum values (`values`) from the contract.
+REQUEST_RULES: dict[str, dict[str, Any]] = {
+    c.name: {**PLAUSIBILITY.get(c.name, {}), **({"values": c.values} if c.values else {})}
+    for c in LOAN_REQUEST_COLUMNS
+}
 
 # The tutorial's request, with a plausible age and employment length (it sends 133 and 123).
 EXAMPLE_REQUEST: dict[str, Any] = {
@@ -59,55 +62,139 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 }
 
 
-def _not_bool(value: Any) -> Any:
-    # Lax number parsing would take `true` as 1.
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
-    return value
+class RequestInvalid(ValueError):
+    """A request body that breaks its model; `problems` name each breach without its value."""
 
+    def __init__(self, model: str, problems: list[Problem]) -> None:
+        super().__init__(f"{model}: " + "; ".join(_text(p) for p in problems))
+        self.model = model
+        self.problems = problems
 
-def _entity_field(key: EntityKey) -> tuple[Any, Any]:
-    tags = key.tags
-    options: dict[str, Any] = {}
-    if "pattern" in tags:  # documented; the contract's parse() validates (without echoing)
-        options["json_schema_extra"] = {"pattern": tags["pattern"]}
-    if key.sensitive:
-        options["description"] = "Sensitive: never logged or echoed in clear"
-    if key.kind == "int64":
-        if "minimum" in tags:
-            options["ge"] = int(tags["minimum"])
-        if "maximum" in tags:
-            options["le"] = int(tags["maximum"])
-        base: Any = Annotated[int, BeforeValidator(_not_bool), AfterValidator(key.parse)]
-    else:
-        base = Annotated[str, AfterValidator(key.parse)]
-    return base, Field(..., **options)
-
-
-def _request_field(column: Column) -> tuple[Any, Any]:
-    rule = dict(REQUEST_RULES[column.name])
-    description = rule.pop("description", None)
-    if column.kind == "string":
-        values = rule.pop("values")
-        return Literal[values], Field(..., description=description)
-    if column.kind == "int64":
-        return Annotated[int, BeforeValidator(_not_bool)], Field(
-            ..., description=description, **rule
+    def pydantic_error(self) -> ValidationError:
+        """The same problems as pydantic line errors (FastAPI's 422 lists them per field)."""
+        return ValidationError.from_exception_data(
+            self.model,
+            [
+                {
+                    "type": PydanticCustomError(p.code, p.message),
+                    "loc": () if p.field is None else (p.field,),
+                    "input": None,  # never the submitted value
+                }
+                for p in self.problems
+            ],
         )
-    kind = Annotated[float | None, BeforeValidator(_not_bool)]
-    return kind, Field(None, description=description, allow_inf_nan=False, **rule)
 
 
-_FIELDS: dict[str, Any] = {
-    **{key.name: _entity_field(key) for key in ENTITY_KEYS.values()},
-    **{column.name: _request_field(column) for column in LOAN_REQUEST_COLUMNS},
-}
-LoanApplication: type[BaseModel] = create_model(
-    "LoanApplication",
-    __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]}),
-    __doc__="One loan application: the applicant's keys and the application's fields.",
-    **_FIELDS,
-)
+def _text(problem: Problem) -> str:
+    return problem.message if problem.field is None else f"{problem.field} {problem.message}"
+
+
+class RequestModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of the API's request bodies: msgspec Structs generated from the contract.
+
+    FastAPI validates request bodies through pydantic: `__get_pydantic_core_schema__` hands the
+    body to `validate` and `__get_pydantic_json_schema__` gives msgspec's JSON Schema.
+    """
+
+    @classmethod
+    def validate(cls, data: Any) -> Self:
+        """The body as this model, or RequestInvalid listing every problem.
+
+        msgspec stops at the first problem; a refused body is examined field by field so that
+        the answer lists them all. Entity-key fields also get their keys' checks.
+        """
+        if isinstance(data, RequestModel):
+            data = msgspec.structs.asdict(data)  # built by hand: check it like a body
+        try:
+            value = msgspec.convert(data, type=cls, strict=True)
+        except msgspec.ValidationError:
+            if not isinstance(data, dict):
+                problems = [Problem(None, "model_type", "the body must be a JSON object")]
+            else:
+                problems = struct_problems(cls, data) + _key_problems(data)
+            if not problems:  # not expected: struct_problems finds what msgspec refuses
+                problems = [Problem(None, "value_error", "the body does not match the schema")]
+        else:
+            problems = _key_problems(msgspec.structs.asdict(value))
+            if not problems:
+                return value
+        raise RequestInvalid(cls.__name__, problems)
+
+    # -- what FastAPI and pydantic-speaking callers use ------------------------------------------
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Self:
+        """`validate`, raising pydantic's ValidationError instead."""
+        try:
+            return cls.validate(data)
+        except RequestInvalid as exc:
+            raise exc.pydantic_error() from None
+
+    def model_dump(self) -> dict[str, Any]:
+        return msgspec.structs.asdict(self)
+
+    @classmethod
+    def model_json_schema(cls) -> dict[str, Any]:
+        return {**model_json_schema(cls), "examples": [EXAMPLE_REQUEST]}
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls.model_validate,
+            ref=cls.__name__,  # one named component in the OpenAPI document
+            serialization=core_schema.plain_serializer_function_ser_schema(msgspec.structs.asdict),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return cls.model_json_schema()
+
+
+def _key_problems(data: dict[str, Any]) -> list[Problem]:
+    """What the entity keys' types cannot say (a valid birth date), for well-typed keys."""
+    problems = []
+    for name, key in ENTITY_KEYS.items():
+        if name in data and field_problem(name, key.value_type, data[name]) is None:
+            try:
+                key.check(data[name])
+            except ValueError as exc:  # worded without the value
+                message = str(exc).removeprefix(f"{name} ")
+                problems.append(Problem(name, "value_error", message))
+    return problems
+
+
+def _request_field(column: Column) -> tuple[str, Any] | tuple[str, Any, Any]:
+    rule = {k: v for k, v in REQUEST_RULES[column.name].items() if k != "values"}
+    if column.kind == "float64":
+        return column.name, value_type(column, **rule) | None, None
+    return column.name, value_type(column, **rule)
+
+
+def _loan_application() -> type[RequestModel]:
+    model = msgspec.defstruct(
+        "LoanApplication",
+        [
+            *((key.name, key.value_type) for key in ENTITY_KEYS.values()),
+            *(_request_field(column) for column in LOAN_REQUEST_COLUMNS),
+        ],
+        bases=(RequestModel,),
+        kw_only=True,
+        forbid_unknown_fields=True,
+        module=__name__,
+        namespace={
+            "__doc__": "One loan application: the applicant's keys and the application's fields."
+        },
+    )
+    return cast(type[RequestModel], model)
+
+
+if TYPE_CHECKING:
+    # Its fields are generated from the contract; to a type checker it is a request model.
+    LoanApplication = RequestModel
+else:
+    LoanApplication = _loan_application()
 
 
 class FeatureStatus(StrEnum):

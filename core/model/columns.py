@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.contract import (
-    LOAN_COLUMNS,
-    LOAN_REQUEST_COLUMNS,
-    VIEWS_BY_NAME,
-    Column,
-    scoring_feature_refs,
-)
+from core import contract
+from core.contract import LOAN_REQUEST_COLUMNS, VIEWS_BY_NAME, Column, scoring_feature_refs
 
-# The loan table lists its id first and the label last (checked by history).
-LOAN_ID = LOAN_COLUMNS[0].name
-LABEL = LOAN_COLUMNS[-1].name
+# The loan table's id and the model's label, as the contract's loan_application tags name them.
+LOAN_ID = contract.LOAN_ID
+LABEL = contract.LABEL
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -13,6 +13,8 @@ import pytest
 from core import contract
 from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP
 from history import History, default_end, generate_history
+from history.synth_loans import HOME_LOGIT, INTENT_LOGIT, INTENT_WEIGHT, LOAN_INTENT_FIELD
+from history.synth_persons import HOME_OWNERSHIP_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -119,21 +121,15 @@ def test_dob_ssn_is_a_valid_date_and_matches_the_age(learn_history: History) -> 
 
 def test_loans_are_plausible(learn_history: History) -> None:
     loans = learn_history.loans
-    assert set(loans["person_home_ownership"]) == {"RENT", "OWN", "MORTGAGE", "OTHER"}
-    assert set(loans["loan_intent"]) == {
-        "PERSONAL",
-        "EDUCATION",
-        "MEDICAL",
-        "VENTURE",
-        "HOMEIMPROVEMENT",
-        "DEBTCONSOLIDATION",
-    }
+    # Every value the contract allows, and no other (the generator names the ones it models).
+    for name, values in contract.LOAN_REQUEST_ENUMS.items():
+        assert set(loans[name]) == set(values), name
     assert loans["loan_int_rate"].between(5, 25).all()
     assert loans["loan_amnt"].between(500, 35_000).all()
     assert (loans["person_emp_length"] <= loans["person_age"] - 16).all()
     # Each person's zipcode is a zipcode of the zipcode table.
     assert set(loans[ZIPCODE]) <= set(learn_history.zipcodes[ZIPCODE])
-    assert loans["loan_id"].is_monotonic_increasing  # ids follow time, like an application log
+    assert loans[contract.LOAN_ID].is_monotonic_increasing  # ids follow time, like a log
 
 
 def test_some_loans_precede_the_first_report(learn_history: History) -> None:
@@ -155,7 +151,7 @@ def test_loans_beyond_persons_and_a_short_window() -> None:
         persons=200, zipcodes=100, loans=500, end=default_end() - timedelta(days=100), years=1
     )
     assert len(history.loans) == 500
-    assert history.loans["loan_id"].is_unique
+    assert history.loans[contract.LOAN_ID].is_unique
     assert history.credit_history.groupby(DOB).size().min() >= 2
 
 
@@ -180,3 +176,12 @@ def test_the_tutorial_applicant_is_in_every_generated_history() -> None:
     assert (history.zipcodes["zipcode"] == 76104).any()
     loans = history.loans[history.loans["dob_ssn"] == "19630621_4278"]
     assert set(loans["zipcode"]) <= {76104}
+
+
+def test_the_generators_parameters_are_for_the_contracts_values() -> None:
+    # Enum values live in the definitions; the generator only keys its parameters by them.
+    intents = contract.LOAN_REQUEST_ENUMS[LOAN_INTENT_FIELD]
+    homes = contract.LOAN_REQUEST_ENUMS[HOME_OWNERSHIP_FIELD]
+    assert set(INTENT_WEIGHT) == set(INTENT_LOGIT) == set(intents)
+    assert sum(INTENT_WEIGHT.values()) == pytest.approx(1)
+    assert set(HOME_LOGIT) == set(homes)

@@ -1,0 +1,164 @@
+"""What core.contract derives from the definitions, and the consistency the derivations rely on.
+
+These were import-time checks; as tests they fail the build, not every process that imports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core import contract
+from core.contract import (
+    ENTITY_KEYS,
+    INT64_RANGE,
+    LABEL,
+    LOAN_COLUMNS,
+    LOAN_ID,
+    LOAN_REQUEST_COLUMNS,
+    LOAN_REQUEST_ENUMS,
+    VIEWS,
+    Column,
+    field_problem,
+    model_json_schema,
+    showable_name,
+    value_type,
+)
+from core.events import ENVELOPE_FIELDS
+from core.history_schema import LOAN_TABLE
+from core.model import columns
+from feature_repo import definitions as defs
+
+SECRET = "19630621_4278"
+
+
+def test_the_loan_table_is_id_keys_application_label() -> None:
+    tags = defs.loan_application.tags
+    assert tags[contract.ID_COLUMN_TAG] == LOAN_ID
+    assert tags[contract.LABEL_COLUMN_TAG] == LABEL
+    assert LOAN_COLUMNS[0] == Column(LOAN_ID, "int64")
+    assert LOAN_COLUMNS[-1] == Column(LABEL, "int64")
+    assert LOAN_COLUMNS[1:-1] == (
+        contract.CREDIT_HISTORY.entity,
+        contract.ZIPCODE_FEATURES.entity,
+        *LOAN_REQUEST_COLUMNS,
+    )
+    assert LOAN_TABLE.key == (LOAN_ID,)
+    assert (columns.LOAN_ID, columns.LABEL) == (LOAN_ID, LABEL)
+
+
+def test_loan_columns_are_unique() -> None:
+    names = [c.name for c in LOAN_COLUMNS]
+    assert len(set(names)) == len(names)
+
+
+def test_enum_values_are_read_from_the_field_tags() -> None:
+    tagged = {f.name: f.tags[contract.ENUM_TAG] for f in defs.loan_application.schema if f.tags}
+    assert set(LOAN_REQUEST_ENUMS) == set(tagged) == {"person_home_ownership", "loan_intent"}
+    for name, values in LOAN_REQUEST_ENUMS.items():
+        assert ",".join(values) == tagged[name]
+        assert len(set(values)) == len(values) and all(values)
+        column = next(c for c in LOAN_REQUEST_COLUMNS if c.name == name)
+        assert column.kind == "string" and column.values == values
+
+
+def test_no_two_views_or_entities_share_a_name() -> None:
+    # Producers' `--feature` flags, the training frame's bare feature names and the event
+    # envelope all assume it.
+    names = [*ENVELOPE_FIELDS, *ENTITY_KEYS, *(c.name for v in VIEWS for c in v.features)]
+    assert len(set(names)) == len(names)
+    flags = [n.replace("_", "-") for n in names]
+    assert len(set(flags)) == len(flags)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("dob_ssn", "19631321_4278", "does not start with a valid date"),
+        ("dob_ssn", "18991231_4278", "birth year is before 1900"),
+        ("dob_ssn", "1963-06-21", "does not match the format"),
+        ("dob_ssn", "19630621_427X", "does not match the format"),
+        ("dob_ssn", 19630621, "must be a string, got int"),
+        ("dob_ssn", None, "must be a string, got null"),
+        ("zipcode", 100_000, "must be at most 99999"),
+        ("zipcode", -1, "must be at least 0"),
+        ("zipcode", True, "must be an integer, got bool"),
+        ("zipcode", "76104", "must be an integer, got str"),
+    ],
+)
+def test_entity_keys_are_checked_without_showing_the_value(
+    key: str, value: object, expected: str
+) -> None:
+    with pytest.raises(ValueError, match=expected) as caught:
+        ENTITY_KEYS[key].parse(value)
+    message = str(caught.value)
+    assert message.startswith(f"{key} ")
+    for part in ("1963", "4278", "1899", "100000", "76104"):
+        assert part not in message
+
+
+def test_valid_entity_keys_pass() -> None:
+    assert ENTITY_KEYS["dob_ssn"].parse(SECRET) == SECRET
+    assert ENTITY_KEYS["zipcode"].parse(76104) == 76104
+
+
+ENUM = Column("e", "string", ("RENT", "OWN"))
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "code", "message"),
+    [
+        (value_type(Column("n", "int64")), "12", "int_type", "must be an integer, got str"),
+        (value_type(Column("n", "int64")), 1.5, "int_type", "must be an integer, got float"),
+        (value_type(Column("n", "int64")), [1], "int_type", "must be an integer, got array"),
+        (value_type(Column("n", "int64")), 2**63, "less_than_equal", "outside the int64 range"),
+        (value_type(Column("n", "int64"), gt=0), 0, "greater_than", "must be greater than 0"),
+        (value_type(Column("n", "int64"), lt=5), 5, "less_than", "must be less than 5"),
+        (value_type(Column("f", "float64")), float("inf"), "finite_number", "finite number"),
+        (value_type(Column("f", "float64")), float("nan"), "finite_number", "finite number"),
+        (value_type(Column("f", "float64"), ge=0), -0.5, "greater_than_equal", "at least 0"),
+        (value_type(Column("f", "float64"), le=9) | None, True, "float_type", "number or null"),
+        (value_type(Column("s", "string")), {"a": 1}, "string_type", "string, got object"),
+        (value_type(ENUM), "CASTLE", "literal_error", "must be one of RENT, OWN"),
+        (value_type(ENUM), 7, "literal_error", "must be one of RENT, OWN, got int"),
+    ],
+)
+def test_problems_are_worded_without_the_value(
+    type_: Any, value: object, code: str, message: str
+) -> None:
+    problem = field_problem("x", type_, value)
+    assert problem is not None
+    assert (problem.field, problem.code) == ("x", code)
+    assert message in problem.message
+    assert "CASTLE" not in problem.message and "12" not in problem.message
+
+
+@pytest.mark.parametrize(
+    ("type_", "value"),
+    [
+        (value_type(Column("n", "int64")), INT64_RANGE[0]),
+        (value_type(Column("f", "float64")), 3),
+        (value_type(Column("f", "float64"), le=9) | None, None),
+        (value_type(ENUM), "OWN"),
+    ],
+)
+def test_valid_values_have_no_problem(type_: Any, value: object) -> None:
+    assert field_problem("x", type_, value) is None
+
+
+def test_names_that_look_like_data_are_not_showable() -> None:
+    assert showable_name("colour") and showable_name("loan_amount")
+    for name in (SECRET, "x19630621", "76104", "a b", "é", "x" * 65):
+        assert not showable_name(name)
+
+
+def test_a_schema_keeps_the_definitions_order_of_enum_values() -> None:
+    import msgspec
+
+    model = msgspec.defstruct(
+        "M", [("e", value_type(ENUM)), ("f", value_type(Column("f", "float64")) | None, None)]
+    )
+    schema = model_json_schema(model)
+    assert schema["properties"]["e"] == {"type": "string", "enum": ["RENT", "OWN"]}
+    assert schema["required"] == ["e"]

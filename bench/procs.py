@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
-import subprocess
-import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.errors import ChildFailed
 from core.settings import REPO_ROOT, Settings, settings_env
+from core.supervisor import ChildFailedError
+from core.supervisor import ChildProcess as Supervised
 
 T = TypeVar("T")
 
@@ -53,85 +51,56 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 class ChildProcess:
-    """One command the benchmark runs (processor, baseline agent, sampler, server)."""
+    """One command the benchmark runs (processor, baseline agent, sampler, server), started at
+    once in its own session: stopping it stops its whole group (workers of a supervisor too)."""
 
     def __init__(self, name: str, argv: Sequence[str], env: dict[str, str], log_path: Path) -> None:
         self.name = name
         self.log_path = log_path
-        self._log = log_path.open("ab")
-        # Own session: stopping the group also stops workers a supervisor started.
-        self.proc = subprocess.Popen(
-            list(argv),
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.child = Supervised(
+            name, argv, env=env, cwd=REPO_ROOT, log_path=log_path, signal_group=True
+        ).start()
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.child.pid
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.child.log_text()
 
     def log_tail(self, lines: int = 25) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        return self.child.log_tail(lines)
 
     def running(self) -> bool:
-        return self.proc.poll() is None
+        return self.child.is_running()
 
     def check_running(self) -> None:
         """Raise if the child has exited."""
         if not self.running():
             raise ChildFailed(
-                f"{self.name} exited with code {self.proc.returncode}; last lines of "
+                f"{self.name} {self.child.describe_exit()}; last lines of "
                 f"{self.log_path}:\n{self.log_tail()}"
             )
 
     def wait_until(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
         """Poll `check` until it returns a value; fail if the child exits or time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = check()
-            if result:
-                return result
-            if not self.running():
-                raise ChildFailed(
-                    f"{self.name} exited with code {self.proc.returncode} while waiting for "
-                    f"{what}; last lines of {self.log_path}:\n{self.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                raise ChildFailed(
-                    f"{self.name} did not reach {what} within {timeout:.0f} s; last lines of "
-                    f"{self.log_path}:\n{self.log_tail()}"
-                )
-            time.sleep(_POLL_S)
+        try:
+            return self.child.wait_ready(check, timeout, what, interval=_POLL_S)
+        except ChildFailedError as exc:
+            raise ChildFailed(str(exc)) from exc
 
     def wait_exit(self, timeout: float) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        code = self.child.wait(timeout)
+        if code is None:
             raise ChildFailed(
                 f"{self.name} did not exit within {timeout:.0f} s; last lines of "
                 f"{self.log_path}:\n{self.log_tail()}"
-            ) from None
+            )
+        return code
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM to the group (a clean faust shutdown), SIGKILL after `timeout`."""
-        if self.running():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout)
-        # Whatever is left in the group (workers of a supervisor) goes too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
-        self._log.close()
+        self.child.stop(timeout)
 
 
 def scrape_samples(port: int, timeout: float = 5.0) -> list[tuple[str, dict[str, str], float]]:

@@ -10,13 +10,14 @@ import contextlib
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from core.supervisor import ChildProcess
 
 INSTALL_HINT = "install it with `uv pip install py-spy` (or `pip install py-spy`) in the venv"
 RATE_HZ = 100
@@ -87,19 +88,16 @@ def profiled(pid: int, target: str, out: Path) -> Iterator[Profile]:
     # Samples of every thread py-spy does not see idle: a thread blocked inside a C call (a
     # psycopg2 COPY) counts, one parked on a lock does not. --nonblocking: the target is not
     # paused per sample, so it runs at its normal speed.
-    log = out.with_suffix(".log").open("wb")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    # SIGINT: py-spy writes its output when interrupted.
+    spy = ChildProcess(
+        "py-spy", argv, log_path=out.with_suffix(".log"), stop_signal=signal.SIGINT
+    ).start()
     started = _now()
     try:
         yield profile
     finally:
         profile.seconds = _now() - started
-        proc.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        spy.stop(grace=30)
         if out.exists():
             summarise(out.read_text(), profile)
         else:

@@ -17,7 +17,6 @@ from core.console import Progress
 from core.settings import Settings, StackMode
 from history import History
 from local_stack import LocalStack
-from local_stack.process import read_pid_file
 from local_stack.sysuser import scratch_state_dir
 
 log = logging.getLogger(__name__)
@@ -39,12 +38,8 @@ class BenchStack:
 
     def service_pids(self) -> dict[str, int]:
         """Pid of each server of the stack (kafka, redis, postgres) that runs now."""
-        pids: dict[str, int] = {}
-        for service in self.stack.services:
-            record = read_pid_file(self.stack.paths.pid_file(service.name))
-            if record is not None and record.identity.is_alive():
-                pids[service.name] = record.identity.pid
-        return pids
+        pids = {service.name: self.stack.pid_of(service.name) for service in self.stack.services}
+        return {name: pid for name, pid in pids.items() if pid is not None}
 
     def isolated(self, tag: str, **changes: object) -> Settings:
         """Settings with their own topics and consumer group: one benchmark run sees only its

@@ -5,46 +5,35 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import subprocess
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TypeVar
 
 from core.settings import Settings, StackMode
-from local_stack.errors import (
-    PortInUseError,
-    ServiceNotReadyError,
-    ServiceStartError,
-    StackError,
+from core.supervisor import ChildProcess
+from local_stack.errors import PortInUseError, StackError
+from local_stack.lifecycle import (
+    await_existing,
+    await_external,
+    start_server,
+    status_of,
+    stop_server,
+    stopped,
 )
-from local_stack.health import Probe
 from local_stack.paths import StatePaths
-from local_stack.process import (
-    PidRecord,
-    ProcessIdentity,
-    identify,
-    log_size,
-    log_tail,
-    port_accepts,
-    port_is_free,
-    read_pid_file,
-    remove_pid_file,
-    spawn,
-    stop,
-    write_pid_file,
-)
-from local_stack.services import Service, all_services
+from local_stack.pidfile import PidRecord, read_pid_file, remove_pid_file
+from local_stack.ports import port_is_free
+from local_stack.service import Service
+from local_stack.services import all_services
 from local_stack.status import ServiceState, ServiceStatus
 
 logger = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
-_STATUS_PROBE_SECONDS = 2.0
 _ROLLBACK_STOP_SECONDS = 5.0
-_UNKNOWN_EXIT = -1000  # a server we did not spawn in this process exited: no code to read
 
 T = TypeVar("T")
 
@@ -56,9 +45,8 @@ class LocalStack:
         self.settings = settings
         self.paths = StatePaths(settings.state_path)
         self.services = all_services(settings, self.paths)
-        # Popen handles of servers this object started, so their exit codes can be read
-        # (and zombies reaped) while waiting for readiness.
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        # Servers this object started, so that stopping them also reaps them.
+        self._children: dict[str, ChildProcess] = {}
 
     @property
     def external(self) -> bool:
@@ -70,7 +58,7 @@ class LocalStack:
         """Start what is not running (in parallel) and wait until every service answers."""
         deadline = time.monotonic() + timeout
         if self.external:
-            return self._parallel(self.services, lambda s: self._await_external(s, deadline))
+            return self._parallel(self.services, lambda s: await_external(s, deadline))
         self._check_platform()
         self._check_distinct_ports()
         try:
@@ -88,21 +76,23 @@ class LocalStack:
                 service.preflight()
             for service in to_start:
                 self._require_free_port(service)
-            started: dict[str, ProcessIdentity] = {}
+            started: dict[str, ChildProcess] = {}
 
             def bring_up(service: Service) -> ServiceStatus:
                 if service.name in running:
-                    return self._await_existing(service, running[service.name], deadline)
-                return self._start(service, deadline, started)
+                    return await_existing(service, running[service.name], deadline)
+                return start_server(service, deadline, started)
 
             try:
-                return self._parallel(self.services, bring_up)
+                statuses = self._parallel(self.services, bring_up)
             except BaseException:
                 # All or nothing: stop what this call started so no half stack lingers.
                 for service in self.services:
                     if service.name in started:
                         self._rollback(service, started[service.name])
                 raise
+            self._children.update(started)
+            return statuses
 
     def down(self, timeout: float = 15.0) -> list[ServiceStatus]:
         """Stop the servers this stack started (SIGTERM/SIGINT, then SIGKILL of the group)."""
@@ -120,152 +110,28 @@ class LocalStack:
                 for s in self.services
             ]
         if not self.paths.run_dir.is_dir():
-            return [self._stopped(s, "was not running") for s in self.services]
+            return [stopped(s, "was not running") for s in self.services]
         with self._locked(time.monotonic() + timeout):
-
-            def stop_service(service: Service) -> ServiceStatus:
-                record = read_pid_file(self.paths.pid_file(service.name))
-                if record is None or not record.identity.is_alive():
-                    remove_pid_file(self.paths.pid_file(service.name))
-                    return self._stopped(service, "was not running")
-                outcome = self._stop_one(service, record.identity, timeout)
-                return self._stopped(service, f"{outcome} (was pid {record.identity.pid})")
-
-            return self._parallel(self.services, stop_service)
+            return self._parallel(self.services, lambda s: self._stop(s, timeout))
 
     def status(self) -> list[ServiceStatus]:
         """Per service: who runs it, and whether it answers right now."""
-        return self._parallel(self.services, self._status_one)
+        return self._parallel(self.services, lambda s: status_of(s, self.external))
 
-    # -- starting ----------------------------------------------------------------------------
+    def pid_of(self, name: str) -> int | None:
+        """The pid of server `name` (kafka, redis, postgres) if this stack runs it now."""
+        record = read_pid_file(self.paths.pid_file(name))
+        return record.identity.pid if record and record.identity.is_alive() else None
 
-    def _start(
-        self, service: Service, deadline: float, started: dict[str, ProcessIdentity]
+    def stop_service(
+        self, name: str, timeout: float = 15.0, sig: signal.Signals | None = None
     ) -> ServiceStatus:
-        t0 = time.monotonic()
-        log = service.log_path
-        offset = log_size(log)
-        with log.open("a") as out:
-            out.write(
-                f"--- credit-pipeline: starting {service.product} on {service.address} "
-                f"at {datetime.now(UTC).isoformat(timespec='seconds')} ---\n"
-            )
-        try:
-            launch = service.prepare()
-            proc = spawn(
-                launch.argv, log_path=log, cwd=launch.cwd, env=launch.env, run_as=launch.run_as
-            )
-        except OSError as exc:  # e.g. a data dir we may not write: say which service
-            raise ServiceStartError(
-                f"{service.name} ({service.product}) could not be started: {exc}."
-                f"{self._tail_text(service, offset)}",
-                service=service.name,
-            ) from exc
-        self._children[service.name] = proc
-        identity = identify(proc.pid)
-        if identity is None:  # died before we could even look at it
-            code = proc.wait()
-            raise self._exit_error(service, code, offset)
-        started[service.name] = identity
-        write_pid_file(self.paths.pid_file(service.name), PidRecord(identity, service.address))
-        logger.info(
-            "%s: started %s (pid %d) on %s",
-            service.name,
-            service.product,
-            proc.pid,
-            service.address,
-        )
-        probe = self._await_ready(service, proc.poll, deadline, offset)
-        logger.info("%s: ready in %.2fs (%s)", service.name, time.monotonic() - t0, probe.detail)
-        return ServiceStatus(
-            service.name, service.address, ServiceState.RUNNING, proc.pid, True, probe.detail
-        )
+        """Stop one server (with `sig` instead of its stop signal: SIGKILL is a crash)."""
+        (service,) = [s for s in self.services if s.name == name]
+        with self._locked(time.monotonic() + timeout):
+            return self._stop(service, timeout, sig)
 
-    def _await_existing(
-        self, service: Service, record: PidRecord, deadline: float
-    ) -> ServiceStatus:
-        identity = record.identity
-
-        def exit_code() -> int | None:
-            return None if identity.is_alive() else _UNKNOWN_EXIT  # not our child
-
-        probe = self._await_ready(service, exit_code, deadline, offset=0)
-        return ServiceStatus(
-            service.name,
-            service.address,
-            ServiceState.RUNNING,
-            identity.pid,
-            True,
-            f"already running; {probe.detail}",
-        )
-
-    def _await_ready(
-        self,
-        service: Service,
-        exit_code: Callable[[], int | None],
-        deadline: float,
-        offset: int,
-    ) -> Probe:
-        """Probe until the server answers; fail fast if it exits or can never answer."""
-        while True:
-            code = exit_code()
-            if code is not None:
-                raise self._exit_error(service, code, offset)
-            remaining = deadline - time.monotonic()
-            probe = service.probe_startup(max(0.2, min(2.0, remaining)))
-            if probe.ok:
-                return self._finish_setup(service, probe, offset)
-            if probe.fatal:
-                raise ServiceStartError(
-                    f"{service.name} ({service.product}) on {service.address} cannot be used: "
-                    f"{probe.detail}.{self._tail_text(service, offset)}",
-                    service=service.name,
-                )
-            if time.monotonic() >= deadline:
-                code = exit_code()
-                if code is not None:
-                    raise self._exit_error(service, code, offset)
-                raise ServiceNotReadyError(
-                    f"{service.name} ({service.product}) did not answer on {service.address} in "
-                    f"time: {probe.detail}.{self._tail_text(service, offset)}",
-                    service=service.name,
-                )
-            time.sleep(_POLL_SECONDS)
-
-    def _finish_setup(self, service: Service, probe: Probe, offset: int) -> Probe:
-        try:
-            final = service.on_ready(probe)
-        except StackError:
-            raise
-        except Exception as exc:  # a driver error during setup: report it as ours
-            raise ServiceStartError(
-                f"{service.name} ({service.product}) answers on {service.address}, but its "
-                f"setup failed: {exc}{self._tail_text(service, offset)}",
-                service=service.name,
-            ) from exc
-        if not final.ok:
-            raise ServiceStartError(
-                f"{service.name} ({service.product}) answers on {service.address}, but not after "
-                f"setup: {final.detail}.{self._tail_text(service, offset)}",
-                service=service.name,
-            )
-        return final
-
-    def _exit_error(self, service: Service, code: int, offset: int) -> ServiceStartError:
-        if code == _UNKNOWN_EXIT:
-            how = "unexpectedly"
-        elif code < 0:
-            how = f"killed by signal {-code}"
-        else:
-            how = f"with exit code {code}"
-        return ServiceStartError(
-            f"{service.name} ({service.product}) exited {how} during start-up on "
-            f"{service.address}.{self._tail_text(service, offset)}",
-            service=service.name,
-        )
-
-    def _tail_text(self, service: Service, offset: int) -> str:
-        return f"\nLast lines of {service.log_path}:\n{log_tail(service.log_path, since=offset)}"
+    # -- checks ------------------------------------------------------------------------------
 
     def _require_free_port(self, service: Service) -> None:
         if not port_is_free(service.host, service.port):
@@ -278,11 +144,11 @@ class LocalStack:
 
     @staticmethod
     def _check_platform() -> None:
-        # Process identity (start time) and group scans read /proc.
-        if not Path("/proc/self/stat").exists():
+        # Process groups, sessions and the servers' binaries are Linux's.
+        if not sys.platform.startswith("linux"):
             raise StackError(
-                "the embedded stack needs Linux (/proc); elsewhere run Kafka, Redis and "
-                "Postgres yourself and set CREDIT_STACK=external."
+                "the embedded stack needs Linux; elsewhere run Kafka, Redis and Postgres "
+                "yourself and set CREDIT_STACK=external."
             )
 
     def _check_distinct_ports(self) -> None:
@@ -297,10 +163,9 @@ class LocalStack:
 
     def _running_record(self, service: Service) -> PidRecord | None:
         """The pid record of a live server of ours; a stale pid file is removed."""
-        pid_file = self.paths.pid_file(service.name)
-        record = read_pid_file(pid_file)
+        record = read_pid_file(service.pid_file)
         if record is None or not record.identity.is_alive():
-            remove_pid_file(pid_file)
+            remove_pid_file(service.pid_file)
             return None
         if record.address != service.address:
             raise StackError(
@@ -313,85 +178,32 @@ class LocalStack:
 
     # -- stopping ----------------------------------------------------------------------------
 
-    def _stop_one(self, service: Service, identity: ProcessIdentity, timeout: float) -> str:
-        try:
-            outcome = stop(identity, service.stop_signal, timeout)
-        except PermissionError as exc:
-            raise StackError(
-                f"{service.name}: not allowed to signal pid {identity.pid} ({exc.strerror}); "
-                "it was started by another user: run `credit-pipeline stack down` as that user.",
-                service=service.name,
-            ) from exc
+    def _stop(
+        self, service: Service, timeout: float, sig: signal.Signals | None = None
+    ) -> ServiceStatus:
+        record = read_pid_file(service.pid_file)
         child = self._children.pop(service.name, None)
-        if child is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=1.0)  # reap it; `stop` already saw it gone
-        remove_pid_file(self.paths.pid_file(service.name))
-        logger.info("%s: %s", service.name, outcome)
-        return outcome
+        if record is None or not record.identity.is_alive():
+            if child is not None:
+                child.stop(0)  # reap it, and whatever it left in its group
+            remove_pid_file(service.pid_file)
+            return stopped(service, "was not running")
+        if child is not None and child.identity != record.identity:
+            child = None  # the pid file names another server than the one we started
+        outcome = stop_server(service, record.identity, timeout, child, sig)
+        return stopped(service, f"{outcome} (was pid {record.identity.pid})")
 
-    def _rollback(self, service: Service, identity: ProcessIdentity) -> None:
+    def _rollback(self, service: Service, child: ChildProcess) -> None:
         try:
-            self._stop_one(service, identity, _ROLLBACK_STOP_SECONDS)
+            identity = child.identity
+            if identity is not None:
+                stop_server(service, identity, _ROLLBACK_STOP_SECONDS, child)
+            else:
+                child.stop(0)
         except Exception:  # keep the original error; this one is only logged
             logger.exception(
-                "%s: could not stop pid %d after a failed start", service.name, identity.pid
+                "%s: could not stop pid %d after a failed start", service.name, child.pid
             )
-
-    def _stopped(self, service: Service, detail: str) -> ServiceStatus:
-        return ServiceStatus(
-            service.name, service.address, ServiceState.STOPPED, None, False, detail
-        )
-
-    # -- checking ----------------------------------------------------------------------------
-
-    def _await_external(self, service: Service, deadline: float) -> ServiceStatus:
-        while True:
-            remaining = deadline - time.monotonic()
-            probe = service.probe(max(0.2, min(2.0, remaining)))
-            if probe.ok:
-                return ServiceStatus(
-                    service.name, service.address, ServiceState.EXTERNAL, None, True, probe.detail
-                )
-            if probe.fatal or time.monotonic() >= deadline:
-                raise ServiceNotReadyError(
-                    f"{service.name}: the external service at {service.address} does not answer"
-                    f"{' in time' if not probe.fatal else ''}: {probe.detail}. The stack is "
-                    "external (CREDIT_STACK=external), so nothing was started; start it or fix "
-                    "its address.",
-                    service=service.name,
-                )
-            time.sleep(_POLL_SECONDS)
-
-    def _status_one(self, service: Service) -> ServiceStatus:
-        if self.external:
-            probe = service.probe(_STATUS_PROBE_SECONDS)
-            return ServiceStatus(
-                service.name, service.address, ServiceState.EXTERNAL, None, probe.ok, probe.detail
-            )
-        record = read_pid_file(self.paths.pid_file(service.name))
-        if record is not None and record.identity.is_alive():
-            probe = service.probe(_STATUS_PROBE_SECONDS)
-            return ServiceStatus(
-                service.name,
-                service.address,
-                ServiceState.RUNNING,
-                record.identity.pid,
-                probe.ok,
-                probe.detail,
-            )
-        if port_accepts(service.host, service.port, 0.5):
-            probe = service.probe(_STATUS_PROBE_SECONDS)
-            return ServiceStatus(
-                service.name,
-                service.address,
-                ServiceState.EXTERNAL,
-                None,
-                probe.ok,
-                f"not started by this stack; {probe.detail}",
-            )
-        detail = "not running" + (" (stale pid file)" if record is not None else "")
-        return self._stopped(service, detail)
 
     # -- helpers -----------------------------------------------------------------------------
 

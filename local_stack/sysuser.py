@@ -12,8 +12,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from core.processes import RunAs
 from local_stack.errors import StackPermissionError
-from local_stack.process import RunAs
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 
 from core.errors import ConfigurationError
 from core.settings import Settings, settings_env
+from core.supervisor import ChildProcess, RestartPolicy, describe_exit
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,15 @@ EXIT_CONFIGURATION = 2
 POLL_SECONDS = 0.2
 
 
+def _restart_policy() -> RestartPolicy:
+    return RestartPolicy(
+        delays=RESTART_DELAYS,
+        max_exits=MAX_EXITS,
+        window=EXIT_WINDOW_SECONDS,
+        fatal_codes=frozenset({EXIT_CONFIGURATION}),
+    )
+
+
 @dataclass
 class WorkerSlot:
     """One worker of the group: its process, and when it exited lately."""
@@ -101,24 +110,21 @@ class WorkerSlot:
     index: int
     command: list[str]
     env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    exits: list[float] = field(default_factory=list)
+    child: ChildProcess | None = None
+    restarts: RestartPolicy = field(default_factory=_restart_policy)
     restart_at: float | None = None
 
-    def start(self) -> subprocess.Popen[bytes]:
-        self.process = subprocess.Popen(self.command, env=self.env)
+    def start(self) -> ChildProcess:
+        # In our process group, its output on our stderr: a signal to the group (a terminal's
+        # Ctrl-C, a kill of the whole group) reaches every worker, and its log lines are ours.
+        name = f"worker {self.index}"
+        self.child = ChildProcess(name, self.command, env=self.env, new_session=False).start()
         self.restart_at = None
-        return self.process
+        return self.child
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.returncode is None
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with code {code}"
+        return self.child is not None and self.child.is_running()
 
 
 def supervise(settings: Settings, workers: int, *, commit_interval: float | None = None) -> int:
@@ -135,14 +141,8 @@ def supervise(settings: Settings, workers: int, *, commit_interval: float | None
         # The parent's environment passes through (PATH, locale); the settings override it.
         env = {**os.environ, **settings_env(child_settings)}
         slots.append(WorkerSlot(index, worker_command(index, commit_interval=commit_interval), env))
-    for slot in slots:
-        slot.start()
-    log.info(
-        "started %d workers in group %s (pids %s)",
-        workers,
-        settings.consumer_group,
-        ", ".join(str(slot.process.pid) for slot in slots if slot.process),
-    )
+    pids = ", ".join(str(slot.start().pid) for slot in slots)
+    log.info("started %d workers in group %s (pids %s)", workers, settings.consumer_group, pids)
     stopping: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -150,8 +150,8 @@ def supervise(settings: Settings, workers: int, *, commit_interval: float | None
             log.info("%s: stopping %d workers", signal.Signals(signum).name, workers)
         stopping.append(signum)
         for slot in slots:
-            if slot.running and slot.process is not None:
-                slot.process.send_signal(signum)
+            if slot.running and slot.child is not None:
+                slot.child.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -159,13 +159,13 @@ def supervise(settings: Settings, workers: int, *, commit_interval: float | None
         if failure is not None and not stopping:
             forward(signal.SIGTERM, None)
         for slot in slots:
-            if slot.process is not None:
-                code = slot.process.wait()
+            if slot.child is not None:
+                code = slot.child.wait()
                 # A worker still starting when the signal came dies of it: a normal stop.
                 if stopping and code == -stopping[0]:
                     code = 0
                 if code and failure is None:
-                    log.warning("worker %d %s", slot.index, _describe_exit(code))
+                    log.warning("worker %d %s", slot.index, describe_exit(code))
                     failure = code if code > 0 else 1
     finally:
         for sig, handler in previous.items():
@@ -178,36 +178,35 @@ def _watch(slots: list[WorkerSlot], stopping: list[int]) -> int | None:
     while not stopping:
         now = time.monotonic()
         for slot in slots:
-            if slot.process is None or slot.process.poll() is None:
+            code = slot.child.poll() if slot.child is not None else None
+            if code is None:
                 if slot.restart_at is not None and now >= slot.restart_at and not stopping:
-                    process = slot.start()
-                    log.info("worker %d restarted (pid %d)", slot.index, process.pid)
+                    child = slot.start()
+                    log.info("worker %d restarted (pid %d)", slot.index, child.pid)
                 continue
-            code = slot.process.returncode
-            slot.process = None
-            slot.exits = [t for t in slot.exits if now - t < EXIT_WINDOW_SECONDS] + [now]
+            slot.child = None
+            delay = slot.restarts.record_exit(code, now)
             if code == EXIT_CONFIGURATION:
                 log.error(
                     "worker %d %s (bad settings): stopping the group",
                     slot.index,
-                    _describe_exit(code),
+                    describe_exit(code),
                 )
                 return code
-            if len(slot.exits) >= MAX_EXITS:
+            if delay is None:
                 log.error(
                     "worker %d %s, its %d exit within %.0f s: stopping the group",
                     slot.index,
-                    _describe_exit(code),
-                    len(slot.exits),
+                    describe_exit(code),
+                    len(slot.restarts.exits),
                     EXIT_WINDOW_SECONDS,
                 )
                 return code if code > 0 else 1
-            delay = RESTART_DELAYS[min(len(slot.exits), len(RESTART_DELAYS)) - 1]
             slot.restart_at = now + delay
             log.warning(
                 "worker %d %s; its partitions go to the other workers, restarting it in %.0f s",
                 slot.index,
-                _describe_exit(code),
+                describe_exit(code),
                 delay,
             )
         time.sleep(POLL_SECONDS)

@@ -1,16 +1,24 @@
-"""Shared fixtures: a clean environment, and one real local stack per test session."""
+"""Shared fixtures: a clean environment, one real local stack per test session, and child
+processes (`python -m stream_processor`, the API, the demo) run with a test's settings."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from core.settings import Settings
+from core.settings import REPO_ROOT, Settings, settings_env
+from core.supervisor import ChildFailedError, ChildProcess
 
 
 def free_port() -> int:
@@ -138,3 +146,113 @@ def private_stack_settings(request: pytest.FixtureRequest) -> Iterator[Settings]
     """A stack of the test module's own, for tests that assert exact store contents."""
     with _stack(request, "module") as settings:
         yield settings
+
+
+# -- child processes ---------------------------------------------------------------------------
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of a child process that rebuilds exactly `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
+    env.update(settings_env(settings))
+    return env
+
+
+class PythonProcess:
+    """`python ARGS` with a test's settings, in its own session, its output in a log file."""
+
+    def __init__(self, settings: Settings, log_path: Path, *args: str) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        name = " ".join(["python", *args])
+        argv = [sys.executable, *args]
+        env = child_env(settings)
+        self.child = ChildProcess(name, argv, env=env, cwd=REPO_ROOT, log_path=log_path).start()
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self.child.popen
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(
+        self, check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1
+    ) -> Any:
+        """Until `check()` is truthy; fails the test (with the log) if the child exits first."""
+        try:
+            return self.child.wait_ready(check, timeout, what, interval=interval)
+        except ChildFailedError as exc:
+            pytest.fail(str(exc))
+
+    def check_running(self) -> None:
+        """Fail the test, with the tail of its log, if the child has exited."""
+        if not self.child.is_running():
+            pytest.fail(
+                f"{self.child.name} {self.child.describe_exit()}; last lines of "
+                f"{self.log_path}:\n{self.child.log_tail()}"
+            )
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        self.wait_for(lambda: text in self.log, timeout, f"{text!r} in its log")
+
+    def wait_ready(self, timeout: float = 90, partitions: int | None = None) -> None:
+        """A processor: until the worker has `partitions` (default: all of both topics)."""
+        from core.contract import VIEWS  # imports Feast: not before a test needs it
+
+        self.wait_for_log("stream processor ready", timeout)
+        expected = len(VIEWS) * self.settings.topic_partitions if partitions is None else partitions
+        self.wait_for_log(f"assigned {expected} partitions", timeout)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample from the worker's Prometheus endpoint (0 when absent)."""
+        return self.metric_at(self.settings.metrics_port, name, **labels)
+
+    def metric_at(self, port: int, name: str, **labels: str) -> float:
+        """A sample from the Prometheus endpoint on `port` (worker i of N: base port + i)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        url = f"http://127.0.0.1:{port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return float(sample.value)
+        return 0.0
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.child.send_signal(sig)
+
+    def wait(self, timeout: float = 60) -> int:
+        code = self.child.wait(timeout)
+        if code is None:
+            pytest.fail(f"{self.child.name} did not exit within {timeout} s:\n{self.log[-3000:]}")
+        return code
+
+    def stop(self, grace: float = 30) -> None:
+        """SIGTERM, SIGKILL to its whole group after `grace` s (0: at once), and reap it."""
+        self.child.stop(grace, signal.SIGKILL if grace <= 0 else None)
+
+
+@pytest.fixture(scope="session")
+def start_python() -> Callable[..., PythonProcess]:
+    """`start_python(settings, log_path, *args)`: `python ARGS`; the caller stops it."""
+    return PythonProcess
+
+
+@pytest.fixture(scope="session")
+def start_processor() -> Callable[..., PythonProcess]:
+    """`start_processor(settings, log_path, *args)`: `python -m stream_processor ARGS` with
+    these settings, its log in `log_path`; the caller stops it (`stop`)."""
+
+    def start(settings: Settings, log_path: Path, *args: str) -> PythonProcess:
+        return PythonProcess(settings, log_path, "-m", "stream_processor", *args)
+
+    return start

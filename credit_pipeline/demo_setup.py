@@ -1,0 +1,132 @@
+"""What `demo` needs around its long-running children: the state of the stack, the one-off
+steps (init, train) it runs first, Ctrl-C handling, and what it tells the user to try."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from typing import TextIO
+
+from core.errors import CreditPipelineError
+from core.settings import Settings, settings_env
+from core.supervisor import ChildProcess
+
+
+class DemoError(CreditPipelineError):
+    """A part of the demo did not start; the message points at its log."""
+
+
+def cli_command(*args: str) -> list[str]:
+    """`credit-pipeline ARGS` as this interpreter runs it."""
+    return [sys.executable, "-m", "credit_pipeline.cli", *args]
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Children rebuild exactly these settings; the rest of the environment passes through."""
+    return {**os.environ, **settings_env(settings)}
+
+
+def run_step(settings: Settings, args: list[str], stop: threading.Event) -> None:
+    """A one-off command (init, train) in the foreground, its output on this terminal."""
+    # In the demo's process group: a Ctrl-C reaches it directly and ends it.
+    step = ChildProcess(args[0], cli_command(*args), env=child_env(settings), new_session=False)
+    code = step.start().wait()
+    if code and stop.is_set():
+        raise KeyboardInterrupt
+    if code:
+        raise DemoError(f"`credit-pipeline {' '.join(args)}` failed (exit code {code})")
+
+
+def offline_is_empty(settings: Settings) -> bool:
+    """Whether any offline table is missing or empty (then `init` has not run)."""
+    import psycopg2
+    from psycopg2 import sql
+
+    from core.contract import LOAN_TABLE, VIEWS
+
+    tables = [*(v.table for v in VIEWS), LOAN_TABLE]
+    with (
+        contextlib.closing(psycopg2.connect(**settings.postgres_connect_kwargs())) as conn,
+        conn.cursor() as cur,
+    ):
+        for table in tables:
+            cur.execute("SELECT to_regclass(%s)", (f'"{settings.postgres_schema}"."{table}"',))
+            (exists,) = cur.fetchone() or (None,)
+            if exists is None:
+                return True
+            query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
+                sql.Identifier(settings.postgres_schema, table)
+            )
+            cur.execute(query)
+            (has_rows,) = cur.fetchone() or (False,)
+            if not has_rows:
+                return True
+    return False
+
+
+def history_args(args: argparse.Namespace) -> list[str]:
+    """The history options of `demo`, passed on to `init`."""
+    if args.from_parquet is not None:
+        return ["--from-parquet", str(args.from_parquet)]
+    out = [
+        "--persons",
+        str(args.persons),
+        "--zipcodes",
+        str(args.zipcodes),
+        "--seed",
+        str(args.seed),
+    ]
+    if args.loans is not None:
+        out += ["--loans", str(args.loans)]
+    if getattr(args, "end", None) is not None:
+        out += ["--end", f"{args.end:%Y-%m-%d}"]
+    return out
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def stop_requested() -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM set the event instead of raising, so shutdown runs in order."""
+    stop = threading.Event()
+    handler = lambda signum, frame: stop.set()  # noqa: E731
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def try_next(settings: Settings, out: TextIO) -> None:
+    """Where to look and what to try, with the tutorial's applicant (always in the history)."""
+    from scoring_api.schemas import EXAMPLE_REQUEST
+
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    dob_ssn = EXAMPLE_REQUEST["dob_ssn"]
+    body = json.dumps(EXAMPLE_REQUEST)
+    out.write(
+        f"\nThe pipeline is running. Live page: {base}/   (API docs: {base}/docs)\n"
+        f"Logs: {settings.state_path / 'logs'}/demo-*.log\n\n"
+        "Try, in another terminal (with the same CREDIT_* variables, if you set any):\n"
+        f"  credit-pipeline produce update --dob-ssn {dob_ssn} --missed-payments-6m 3\n"
+        f"  credit-pipeline watch --dob-ssn {dob_ssn}\n"
+        "  credit-pipeline watch\n"
+        f"  curl -s -X POST {base}/v1/loan-decisions -H 'Content-Type: application/json' \\\n"
+        f"    -d '{body}'\n\n"
+        "Ctrl-C stops everything.\n"
+    )
+    out.flush()

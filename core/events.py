@@ -21,17 +21,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from core.contract import (
-    EVENT_ID,
-    EVENT_TIMESTAMP,
-    VIEWS,
-    ViewContract,
-    field_problem,
-    model_json_schema,
-    showable_name,
-    value_type,
-)
+from core.contract import EVENT_ID, EVENT_TIMESTAMP, VIEWS, ViewContract
 from core.errors import CreditPipelineError
+from core.validation import field_problem, model_json_schema, showable_name, value_type
 
 SCHEMA_VERSION = 1
 SCHEMA_VERSION_FIELD = "schema_version"

@@ -18,16 +18,8 @@ import msgspec
 from pydantic import BaseModel, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, ValidationError, core_schema
 
-from core.contract import (
-    ENTITY_KEYS,
-    LOAN_REQUEST_COLUMNS,
-    Column,
-    Problem,
-    field_problem,
-    model_json_schema,
-    struct_problems,
-    value_type,
-)
+from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, Column
+from core.validation import Problem, field_problem, model_json_schema, struct_problems, value_type
 
 # The API's plausibility rules per loan-application field (the contract gives names, types and
 # enum values). Floats may be null: the tutorial's data has unknown employment lengths and

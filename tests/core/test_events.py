@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from core.contract import CREDIT_HISTORY, INT64_RANGE, VIEWS, ZIPCODE_FEATURES
+from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
 from core.events import (
     ENVELOPE_FIELDS,
     MAX_EVENT_ID_LENGTH,
@@ -18,6 +18,7 @@ from core.events import (
     new_event,
     parse_event,
 )
+from core.validation import INT64_RANGE
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DOB_SSN = "19630621_4278"

@@ -108,9 +108,10 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     from bench.wrk import wrk_path
 
     if not args.verbose:
-        # Their INFO lines (topics created, services started) would bury the progress lines.
-        for chatty in ("producers", "credit_pipeline", "feature_repo"):
-            logging.getLogger(chatty).setLevel(logging.WARNING)
+        # The services' INFO lines (topics created, servers started) would bury the progress
+        # lines: only the bench's own stay at INFO.
+        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("bench").setLevel(logging.INFO)
     parts = PARTS if args.part == "all" else (args.part,)
     if "scoring" in parts and wrk_path() is None:
         _say(f"wrk not found, the closed loop falls back to the Python generator: {WRK_HINT}")

@@ -19,14 +19,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 from pydantic import ValidationError
-from sklearn.pipeline import Pipeline
 
 from core.model.errors import ModelArtifactError, ModelNotFoundError
 from core.model.metadata import FORMAT_VERSION, ModelMetadata
+
+if TYPE_CHECKING:  # scikit-learn and joblib cost seconds to import: listing versions needs neither
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ def save_artifact(
 ) -> tuple[Path, ModelMetadata]:
     """Write a new version directory atomically; returns it and the metadata as saved
     (with `model_sha256` filled in)."""
+    import joblib
+
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = model_dir / f".tmp-{uuid.uuid4().hex}"
     staging.mkdir()
@@ -151,6 +154,8 @@ def load_artifact(model_dir: Path, version: str = LATEST) -> ModelArtifact:
             f"{model_path} does not match the checksum in its {METADATA_FILE}: "
             "the file was changed or corrupted; retrain or restore it"
         )
+    import joblib
+
     try:
         bundle = joblib.load(model_path)
         pipeline, reference = bundle["pipeline"], bundle["reference"]

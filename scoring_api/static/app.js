@@ -264,18 +264,40 @@ async function decide(form) {
     body[input.name] = raw === "" ? null : numeric ? Number(raw) : raw;
   }
   $("loan-error").hidden = true;
-  const response = await fetch(state.contract.loan_form.path, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-  });
-  const result = await response.json();
+  let response, result;
+  try {
+    response = await fetch(state.contract.loan_form.path, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    result = await response.json();
+  } catch (err) {  // the API is away, or answered something that is not JSON
+    showLoanError([response ? `${response.status} ${response.statusText}` : `the API did not answer (${err.message})`]);
+    return;
+  }
   if (!response.ok) {
-    $("decision-box").hidden = true;
-    const details = (result.error.details || []).map((d) => d.field ? `${d.field}: ${d.message}` : JSON.stringify(d));
-    $("loan-error").textContent = [result.error.message, ...details].join(" — ");
-    $("loan-error").hidden = false;
+    showLoanError(errorLines(result.error || {}));
     return;
   }
   showDecision(result);
+}
+
+const STATUS_WORDS = { missing: "no row", stale: "only a stale row" };
+
+// An API error as sentences: its message, then one line per detail; never raw JSON.
+function errorLines(error) {
+  const lines = [error.message || "the request failed"];
+  for (const d of error.details || []) {
+    if (d.field) lines.push(`${d.field}: ${d.message}`);
+    else if (d.view) lines.push(`${d.view}: ${STATUS_WORDS[d.status] || d.status} for ${d.entity} ${d.key}`);
+    else lines.push(Object.entries(d).filter(([, v]) => v === null || typeof v !== "object").map(([k, v]) => `${k} ${v}`).join(", "));
+  }
+  return lines;
+}
+
+function showLoanError(lines) {
+  $("decision-box").hidden = true;
+  $("loan-error").replaceChildren(...lines.map((line) => el("li", {}, line)));
+  $("loan-error").hidden = false;
 }
 
 function showDecision(result) {

@@ -13,7 +13,7 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from core.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_REQUEST_COLUMNS
+from core.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_REQUEST_COLUMNS, ZIPCODE_FEATURES
 from core.model.columns import LOAN_ID
 from core.settings import Settings
 from credit_pipeline.init_store import run_init
@@ -98,3 +98,16 @@ async def _api_client(settings: Settings, model_dir: Path) -> AsyncIterator[http
 def api_client() -> ApiClient:
     """`async with api_client(settings, model_dir) as client:` an app with its lifespan."""
     return _api_client
+
+
+@pytest.fixture(scope="session")
+def unused_zipcode(trained_stack: Any) -> int:
+    """A valid zipcode with no row in the history or the offline store (so none online)."""
+    used = set(trained_stack.history.zipcodes["zipcode"])
+    for zipcode in range(99_999, 0, -1):
+        if (
+            zipcode not in used
+            and trained_stack.offline_rows(ZIPCODE_FEATURES.table, "zipcode", zipcode).empty
+        ):
+            return zipcode
+    raise AssertionError("no unused zipcode")

@@ -31,17 +31,6 @@ def application(trained_stack: Any) -> dict[str, Any]:
     return trained_stack.latest_loan_application()
 
 
-def _unused_zipcode(trained_stack: Any) -> int:
-    used = set(trained_stack.history.zipcodes["zipcode"])
-    for zipcode in range(99_999, 0, -1):
-        if (
-            zipcode not in used
-            and trained_stack.offline_rows(ZIPCODE_FEATURES.table, "zipcode", zipcode).empty
-        ):
-            return zipcode
-    raise AssertionError("no unused zipcode")
-
-
 async def test_a_known_applicant_gets_a_decision(
     client: httpx.AsyncClient, application: dict[str, Any], trained_stack: Any
 ) -> None:
@@ -158,12 +147,12 @@ async def test_an_applicant_without_a_credit_report_is_scored_and_flagged(
 
 
 async def test_an_unknown_zipcode_is_refused(
-    client: httpx.AsyncClient, application: dict[str, Any], trained_stack: Any
+    client: httpx.AsyncClient, application: dict[str, Any], trained_stack: Any, unused_zipcode: int
 ) -> None:
     assert trained_stack.training.metadata.view_missing_rate[ZIPCODE_FEATURES.name] < (
         MIN_TRAINED_MISSING_RATE
     )
-    zipcode = _unused_zipcode(trained_stack)
+    zipcode = unused_zipcode
     response = await client.post(PATH, json={**application, "zipcode": zipcode})
     assert response.status_code == 422
     error = response.json()["error"]

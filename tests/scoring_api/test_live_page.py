@@ -3,7 +3,8 @@
 A processor worker and the API (`credit-pipeline serve`) run as subprocesses on the session
 stack. The test watches an applicant, publishes an update for it through Kafka and expects the
 new value in the DOM within a second of the processor writing it; then it submits the loan
-form and expects a decision. A screenshot is saved under artifacts/.
+form and expects a decision, then a refusal shown as readable text inside its card. A
+screenshot is saved under artifacts/.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def _publish(settings: Settings, event: Any) -> None:
 
 
 def test_watched_value_appears_within_a_second_and_the_form_decides(
-    trained_stack: Any, live_settings: Settings, services: str, browser: Any
+    trained_stack: Any, live_settings: Settings, services: str, browser: Any, unused_zipcode: int
 ) -> None:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -204,3 +205,20 @@ def test_watched_value_appears_within_a_second_and_the_form_decides(
     time.sleep(1.2)  # one more tick: the chart and the numbers include the update
     browser.save_screenshot(str(shot))
     print(f"screenshot: {shot}")  # noqa: T201
+
+    # A refusal is shown as sentences inside its card: no raw JSON, nothing overflowing.
+    zipcode = browser.find_element(By.ID, "zipcode")
+    zipcode.clear()
+    zipcode.send_keys(str(unused_zipcode))
+    browser.find_element(By.ID, "loan-submit").click()
+    error = wait.until(lambda d: d.find_element(By.ID, "loan-error").text)
+    assert f"no row for zipcode {unused_zipcode}" in error
+    assert "{" not in error and '"' not in error
+    assert not browser.find_element(By.ID, "decision-box").is_displayed()
+    card = browser.find_element(By.ID, "loan-error").find_element(By.XPATH, "./ancestor::section")
+    assert browser.execute_script(
+        "return arguments[0].scrollWidth <= arguments[0].clientWidth", card
+    )
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )

@@ -7,15 +7,18 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 from core.errors import CreditPipelineError
-from core.settings import Settings, settings_env
+from core.settings import REPO_ROOT, Settings, settings_env
 from core.supervisor import ChildProcess
 
 
@@ -111,20 +114,38 @@ def stop_requested() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+def typed_command() -> str:
+    """How the user types this CLI in a shell where they are: `credit-pipeline` when that name
+    on PATH is this installation (an installed package, an activated venv), else `./run` in a
+    checkout's root, else the path of this installation's script."""
+    ours = Path(sys.executable).with_name("credit-pipeline")
+    found = shutil.which("credit-pipeline")
+    if found and Path(found).resolve() == ours.resolve():
+        return "credit-pipeline"
+    run = REPO_ROOT / "run"
+    if run.is_file():
+        return "./run" if Path.cwd().resolve() == REPO_ROOT else shlex.quote(str(run))
+    return shlex.quote(str(ours))
+
+
 def try_next(settings: Settings, out: TextIO) -> None:
-    """Where to look and what to try, with the tutorial's applicant (always in the history)."""
+    """Where to look and what to try, with the tutorial's applicant (always in the history).
+
+    Every command is printed as it can be pasted: tests/demo/test_demo.py runs them as printed.
+    """
     from scoring_api.schemas import EXAMPLE_REQUEST
 
     base = f"http://{settings.api_host}:{settings.api_port}"
     dob_ssn = EXAMPLE_REQUEST["dob_ssn"]
     body = json.dumps(EXAMPLE_REQUEST)
+    cli = typed_command()
     out.write(
         f"\nThe pipeline is running. Live page: {base}/   (API docs: {base}/docs)\n"
         f"Logs: {settings.state_path / 'logs'}/demo-*.log\n\n"
         "Try, in another terminal (with the same CREDIT_* variables, if you set any):\n"
-        f"  credit-pipeline produce update --dob-ssn {dob_ssn} --missed-payments-6m 3\n"
-        f"  credit-pipeline watch --dob-ssn {dob_ssn}\n"
-        "  credit-pipeline watch\n"
+        f"  {cli} produce update --dob-ssn {dob_ssn} --missed-payments-6m 3\n"
+        f"  {cli} watch --dob-ssn {dob_ssn}\n"
+        f"  {cli} watch\n"
         f"  curl -s -X POST {base}/v1/loan-decisions -H 'Content-Type: application/json' \\\n"
         f"    -d '{body}'\n\n"
         "Ctrl-C stops everything.\n"

@@ -4,9 +4,11 @@ and Ctrl-C leaves no process behind (psutil checks every descendant it had)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -16,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from core.settings import Settings
+from core.settings import REPO_ROOT, Settings, settings_env
 from scoring_api.schemas import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.integration
@@ -58,6 +60,56 @@ def _post(url: str, body: dict[str, object]) -> dict[str, object]:
         return dict(json.loads(response.read()))
 
 
+def _hints(output: str) -> list[str]:
+    """The commands the demo tells the user to try, continuation lines joined."""
+    block = output.split("Try, in another terminal", 1)[1].split("\n\n", 1)[0]
+    commands, current = [], ""
+    for line in block.splitlines()[1:]:
+        current += line.strip().removesuffix("\\")
+        if not line.endswith("\\"):
+            commands.append(current)
+            current = ""
+    return commands
+
+
+def _shell(command: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _try_the_hints(output: str, settings: Settings) -> None:
+    """Run each hint exactly as printed, in a shell with the demo's CREDIT_* variables."""
+    env = {**os.environ, **settings_env(settings)}
+    hints = _hints(output)
+    assert len(hints) == 4, hints
+    for command in hints:
+        shell = _shell(command, env)
+        if " watch" in command:  # runs until Ctrl-C: some output, then a clean stop
+            time.sleep(25)
+            assert shell.poll() is None, shell.communicate()[0]
+            os.killpg(shell.pid, signal.SIGINT)
+        out, _ = shell.communicate(timeout=120)
+        assert shell.returncode == 0, (command, out)
+        assert "Traceback" not in out, (command, out)
+        if "--dob-ssn" in command and " watch" in command:
+            assert "watching for changes" in out, out
+        elif " watch" in command:
+            assert out.strip(), "watch printed nothing while the demo streamed"
+        elif command.startswith("curl"):
+            assert json.loads(out)["decision"] in {"approved", "rejected"}, out
+        else:  # produce update prints the event it sent, its key masked
+            sent = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+            assert sent["missed_payments_6m"] == 3, out
+            assert EXAMPLE_REQUEST["dob_ssn"] not in out
+
+
 def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
     demo_settings: Settings, tmp_path: Path, start_python: Callable[..., Any]
 ) -> None:
@@ -80,6 +132,7 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
             assert b"credit-pipeline" in page.read()
         decision = _post(base + "/v1/loan-decisions", EXAMPLE_REQUEST)
         assert decision["decision"] in {"approved", "rejected"}
+        _try_the_hints(output, demo_settings)
 
         # Every process the demo runs: its children and theirs (the stack's servers too).
         descendants = psutil.Process(demo.pid).children(recursive=True)

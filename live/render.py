@@ -36,6 +36,12 @@ def entity_block(watched: WatchedEntity) -> list[str]:
     """The current values of a watched entity, one view after the other."""
     lines = []
     for view, state in watched.views.items():
+        if state.event_timestamp is None:  # not a row of Nones: say what it means
+            lines.append(
+                f"{watched.entity} {watched.masked_key} {view}: no online row (an unknown "
+                f"{watched.entity}, or its features never loaded); its first update shows here"
+            )
+            continue
         lines.append(
             f"{watched.entity} {watched.masked_key} {view} (as of {stamp(state.event_timestamp)})"
         )

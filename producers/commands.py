@@ -51,7 +51,13 @@ def run_stream(settings: Settings, args: argparse.Namespace) -> int:
 def run_update(settings: Settings, args: argparse.Namespace) -> int:
     from core.topics import ensure_topics
     from producers.producer import EventProducer
-    from producers.update import build_update, feature_options, option_flag, read_online_row
+    from producers.update import (
+        build_update,
+        feature_options,
+        option_flag,
+        read_online_row,
+        require_features,
+    )
 
     view, key = _selected_entity(args)
     options = feature_options()
@@ -66,6 +72,7 @@ def run_update(settings: Settings, args: argparse.Namespace) -> int:
         for o in options
         if o.view is view and getattr(args, o.dest) is not None
     }
+    require_features(view, given)  # before Feast and Kafka: nothing to send
     ensure_topics(settings)
     # Feast costs seconds to load; a complete update does not need the online value.
     complete = len(given) == len(view.features)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from core.errors import CreditPipelineError, KafkaUnreachableError
 
-__all__ = ["KafkaUnreachableError", "MissingFeaturesError", "OnlineReadError", "ProducerError"]
+__all__ = [
+    "KafkaUnreachableError",
+    "MissingFeaturesError",
+    "NothingToUpdateError",
+    "OnlineReadError",
+    "ProducerError",
+]
 
 
 class ProducerError(CreditPipelineError):
@@ -13,6 +19,10 @@ class ProducerError(CreditPipelineError):
 
 class MissingFeaturesError(ProducerError):
     """An update lacks features and the entity has no online value to keep them from."""
+
+
+class NothingToUpdateError(ProducerError):
+    """An update names no feature: it would only restamp the online values as new."""
 
 
 class OnlineReadError(ProducerError):

@@ -10,7 +10,7 @@ from typing import Any
 from core.contract import VIEWS, Column, ViewContract
 from core.events import UpdateEvent, new_event
 from core.settings import Settings
-from producers.errors import MissingFeaturesError, OnlineReadError
+from producers.errors import MissingFeaturesError, NothingToUpdateError, OnlineReadError
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,20 @@ def _typed(column: Column, value: Any) -> Any:
     return str(value)
 
 
+def require_features(view: ViewContract, given: Mapping[str, Any]) -> None:
+    """An update must change something: without a feature it would only give the online values
+    a new event time, and so make stale values look fresh."""
+    if not given:
+        flags = ", ".join(option_flag(c.name) for c in view.features)
+        raise NothingToUpdateError(f"give at least one feature of {view.name} to set: {flags}")
+
+
 def build_update(
     view: ViewContract, key: Any, given: Mapping[str, Any], online: Mapping[str, Any] | None
 ) -> UpdateEvent:
-    """The full row: given features over the online ones; raises if a feature has neither."""
+    """The full row: given features over the online ones; raises if none is given, or if a
+    feature has neither a given nor an online value."""
+    require_features(view, given)
     current = {k: v for k, v in (online or {}).items() if v is not None}
     missing = [c for c in view.features if c.name not in given and c.name not in current]
     if missing:

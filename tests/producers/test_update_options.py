@@ -11,7 +11,7 @@ from core.errors import CreditPipelineError
 from core.events import parse_event
 from history.options import HISTORY_OPTIONS
 from producers.cli import add_produce_commands
-from producers.errors import MissingFeaturesError
+from producers.errors import MissingFeaturesError, NothingToUpdateError
 from producers.update import build_update, feature_options, option_flag
 
 PERSON = "19630621_4278"
@@ -93,6 +93,15 @@ def test_without_an_online_row_every_feature_is_required_and_listed() -> None:
     assert "has no online value yet" in message
     for column in CREDIT_HISTORY.features:
         assert (option_flag(column.name) in message) == (column.name != "hard_pulls")
+
+
+def test_an_update_without_a_feature_is_refused() -> None:
+    online = {c.name: 1 for c in CREDIT_HISTORY.features}
+    with pytest.raises(NothingToUpdateError) as caught:
+        build_update(CREDIT_HISTORY, PERSON, {}, online)
+    message = str(caught.value)
+    assert PERSON not in message
+    assert all(option_flag(c.name) in message for c in CREDIT_HISTORY.features)
 
 
 def test_a_complete_update_needs_no_online_row() -> None:

@@ -34,12 +34,22 @@ ID_COLUMN_TAG = "id_column"
 LABEL_COLUMN_TAG = "label_column"
 
 
+# Value constraints a field's tags may declare: tag -> msgspec.Meta argument.
+BOUND_TAGS = {"minimum": "ge", "maximum": "le", "exclusive_minimum": "gt"}
+AT_MOST_TAG = "at_most"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     kind: Kind
     # The only values of a string column, in the definitions' order (its "enum" tag).
     values: tuple[str, ...] | None = None
+    # Bounds of a number as msgspec.Meta arguments, e.g. (("ge", 0),), from its tags.
+    bounds: tuple[tuple[str, int | float], ...] = ()
+    description: str = ""
+    # Another column of the same view whose value this one may not exceed (its "at_most" tag).
+    at_most: str | None = None
 
     @property
     def sql_type(self) -> str:
@@ -49,7 +59,12 @@ class Column:
 def _column(field: Field) -> Column:
     enum = field.tags.get(ENUM_TAG)
     values = tuple(v.strip() for v in enum.split(",")) if enum else None
-    return Column(field.name, _kind(field.dtype), values)
+    kind = _kind(field.dtype)
+    number = int if kind == "int64" else float
+    bounds = tuple(
+        (meta, number(field.tags[tag])) for tag, meta in BOUND_TAGS.items() if tag in field.tags
+    )
+    return Column(field.name, kind, values, bounds, field.description, field.tags.get(AT_MOST_TAG))
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,11 @@ class ViewContract:
     @property
     def feature_names(self) -> list[str]:
         return [c.name for c in self.features]
+
+    @cached_property
+    def orderings(self) -> tuple[tuple[str, str], ...]:
+        """(lower, upper) feature pairs: `lower` may not exceed `upper` (their at_most tags)."""
+        return tuple((c.name, c.at_most) for c in self.features if c.at_most is not None)
 
     @property
     def table(self) -> str:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from core.contract import EVENT_ID, EVENT_TIMESTAMP, VIEWS, ViewContract
+from core.contract import EVENT_ID, EVENT_TIMESTAMP, VIEWS, Column, ViewContract
 from core.errors import CreditPipelineError
 from core.validation import field_problem, model_json_schema, showable_name, value_type
 
@@ -115,6 +115,13 @@ def _title(view: ViewContract) -> str:
 _VERSION: Any = Literal.__getitem__(SCHEMA_VERSION)
 
 
+def _feature_type(column: Column) -> Any:
+    if column.at_most is None:
+        return value_type(column)
+    # JSON Schema cannot compare two fields: the description says it, parse_event checks it.
+    return value_type(column, description=f"At most the event's {column.at_most}")
+
+
 def _struct(view: ViewContract) -> type[msgspec.Struct]:
     key = view.entity_key
     fields: list[tuple[str, Any]] = [
@@ -145,7 +152,7 @@ def _struct(view: ViewContract) -> type[msgspec.Struct]:
             ],
         ),
         (key.name, key.value_type),
-        *((c.name, value_type(c)) for c in view.features),
+        *((c.name, _feature_type(c)) for c in view.features),
     ]
     doc = (
         f"An update of feature view {view.name!r}: the full feature row of one {key.name}. "
@@ -235,10 +242,10 @@ def parse_event(
 ) -> UpdateEvent:
     """Validate a Kafka value against the view's contract, or raise InvalidEvent.
 
-    The view's Struct checks the shape and types while decoding; then the timestamp (an offset,
-    not too far ahead, not before 1970) and what the key's type cannot say (a valid birth
-    date). A value the Struct refuses is examined again (`_reason`) for a reason that names
-    the problem without quoting the value.
+    The view's Struct checks the shape, types and bounds while decoding; then the timestamp
+    (an offset, not too far ahead, not before 1970), what the key's type cannot say (a valid
+    birth date) and the order between features (`at_most` tags). A value the Struct refuses is
+    examined again (`_reason`) for a reason that names the problem without quoting the value.
     """
     if raw is None:
         raise InvalidEvent("empty message (tombstone); an update event is required")
@@ -256,6 +263,9 @@ def parse_event(
         view.entity_key.check(row[view.entity.name])
     except ValueError as exc:
         raise InvalidEvent(str(exc)) from None
+    for lower, upper in view.orderings:
+        if row[lower] > row[upper]:
+            raise InvalidEvent(f"field {lower!r} must not exceed field {upper!r}")
     return UpdateEvent(view, event_id, ts, row)
 
 

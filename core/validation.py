@@ -30,8 +30,13 @@ def value_type(column: Column, **meta: Any) -> Any:
     """The msgspec type of a column's values, with extra `msgspec.Meta` arguments.
 
     int64: a JSON integer in the int64 range; float64: a finite number; string: a string, or
-    one of the column's enum values. `meta` narrows it (ge, le, gt, lt) or documents it.
+    one of the column's enum values; within the column's own bounds, with its description.
+    `meta` narrows it further (ge, le, gt, lt) or documents it.
     """
+    own: dict[str, Any] = dict(column.bounds)
+    if column.description:
+        own["description"] = column.description
+    meta = {**own, **meta}
     if column.values is not None:
         # Literal[...] of the values; the schema keeps the definitions' order (msgspec sorts).
         enum: Any = Literal.__getitem__(column.values)
@@ -124,7 +129,7 @@ def _problem(name: str | None, type_: Any, error: str) -> Problem:
         )
         attr, code, words = _BOUND_WORDS[op]
         limit = getattr(meta, attr)
-        if (meta.ge, meta.le) == INT64_RANGE:
+        if base is int and limit in INT64_RANGE:
             return Problem(name, code, "is outside the int64 range")
         if base is float and abs(limit) == _FLOAT_MAX:
             return Problem(name, "finite_number", "must be a finite number")

@@ -46,6 +46,12 @@ credit_history_push = PushSource(
     batch_source=credit_history_table,
 )
 
+# Value constraints, as tags of a field (read by core.contract; events breaking them are
+# dead-lettered, producers refuse them, the API answers 422): "minimum", "maximum" and
+# "exclusive_minimum" bound a number; "at_most" names a field of the same view whose value this
+# one may not exceed.
+NOT_NEGATIVE = {"minimum": "0"}
+
 # Latest credit report per person. TTL 365 days: a point-in-time join only uses a report from
 # the year before the loan (reports arrive every 1-6 months; an older one is stale). Feast does
 # not apply this TTL to online reads, so the API reports each value's age itself.
@@ -53,16 +59,26 @@ credit_history = FeatureView(
     name="credit_history",
     entities=[dob_ssn],
     ttl=timedelta(days=365),
+    # Amounts and counts are never negative; missed payments in 6 months are some of those in
+    # a year, which are some of those in two (the "at_most" tags).
     schema=[
-        Field(name="credit_card_due", dtype=Int64),
-        Field(name="mortgage_due", dtype=Int64),
-        Field(name="student_loan_due", dtype=Int64),
-        Field(name="vehicle_loan_due", dtype=Int64),
-        Field(name="hard_pulls", dtype=Int64),
-        Field(name="missed_payments_2y", dtype=Int64),
-        Field(name="missed_payments_1y", dtype=Int64),
-        Field(name="missed_payments_6m", dtype=Int64),
-        Field(name="bankruptcies", dtype=Int64),
+        Field(name="credit_card_due", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(name="mortgage_due", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(name="student_loan_due", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(name="vehicle_loan_due", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(name="hard_pulls", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(name="missed_payments_2y", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(
+            name="missed_payments_1y",
+            dtype=Int64,
+            tags={**NOT_NEGATIVE, "at_most": "missed_payments_2y"},
+        ),
+        Field(
+            name="missed_payments_6m",
+            dtype=Int64,
+            tags={**NOT_NEGATIVE, "at_most": "missed_payments_1y"},
+        ),
+        Field(name="bankruptcies", dtype=Int64, tags=NOT_NEGATIVE),
     ],
     source=credit_history_push,
     online=True,
@@ -93,9 +109,9 @@ zipcode_features = FeatureView(
         Field(name="city", dtype=String),
         Field(name="state", dtype=String),
         Field(name="location_type", dtype=String),
-        Field(name="tax_returns_filed", dtype=Int64),
-        Field(name="population", dtype=Int64),
-        Field(name="total_wages", dtype=Int64),
+        Field(name="tax_returns_filed", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(name="population", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(name="total_wages", dtype=Int64, tags=NOT_NEGATIVE),
     ],
     source=zipcode_features_push,
     online=True,
@@ -110,22 +126,51 @@ zipcode_features = FeatureView(
 # defaulted), the columns around the application's fields in the loans and training tables.
 loan_application = RequestSource(
     name="loan_application",
+    # Bounds of plausibility: the API answers 422 outside them. Floats may be null in a request
+    # (unknown; the tutorial's data has unknown employment lengths and rates).
     schema=[
-        Field(name="person_age", dtype=Int64),
-        Field(name="person_income", dtype=Int64),
+        Field(
+            name="person_age",
+            dtype=Int64,
+            description="Age in whole years",
+            tags={"minimum": "18", "maximum": "120"},
+        ),
+        Field(
+            name="person_income",
+            dtype=Int64,
+            description="Yearly income in USD",
+            tags={"minimum": "0", "maximum": "100000000"},
+        ),
         Field(
             name="person_home_ownership",
             dtype=String,
+            description="Housing situation",
             tags={"enum": "RENT,OWN,MORTGAGE,OTHER"},
         ),
-        Field(name="person_emp_length", dtype=Float64),
+        Field(
+            name="person_emp_length",
+            dtype=Float64,
+            description="Years in employment (null: unknown)",
+            tags={"minimum": "0", "maximum": "80"},
+        ),
         Field(
             name="loan_intent",
             dtype=String,
+            description="Purpose of the loan",
             tags={"enum": "PERSONAL,EDUCATION,MEDICAL,VENTURE,HOMEIMPROVEMENT,DEBTCONSOLIDATION"},
         ),
-        Field(name="loan_amnt", dtype=Int64),
-        Field(name="loan_int_rate", dtype=Float64),
+        Field(
+            name="loan_amnt",
+            dtype=Int64,
+            description="Amount requested in USD",
+            tags={"exclusive_minimum": "0", "maximum": "10000000"},
+        ),
+        Field(
+            name="loan_int_rate",
+            dtype=Float64,
+            description="Interest rate in % (null: unknown)",
+            tags={"minimum": "0", "maximum": "100"},
+        ),
     ],
     description="Fields of a loan application, as the tutorial sends them",
     tags={"id_column": "loan_id", "label_column": "loan_status"},

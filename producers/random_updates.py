@@ -36,11 +36,31 @@ class _ColumnModel:
     vanish: float  # chance a non-zero amount becomes zero
 
 
-def _models(view: ViewContract, rows: Sequence[dict[str, Any]]) -> list[_ColumnModel]:
+@dataclass(frozen=True)
+class _Chain:
+    """Columns bound by `at_most` tags (missed payments: 6 months <= 1 year <= 2 years): they
+    move together, to the values of a random row of the pool that keeps their order, so the
+    walk keeps both the order and their joint distribution."""
+
+    names: tuple[str, ...]
+    draws: Sequence[tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, view: ViewContract, rows: Sequence[dict[str, Any]]) -> _Chain | None:
+        bound = {name for pair in view.orderings for name in pair}
+        names = tuple(c.name for c in view.features if c.name in bound)
+        in_order = [r for r in rows if all(r[lo] <= r[up] for lo, up in view.orderings)]
+        draws = [tuple(r[n] for n in names) for r in in_order]
+        return cls(names, draws) if names and draws else None
+
+
+def _models(
+    view: ViewContract, rows: Sequence[dict[str, Any]], chain: _Chain | None
+) -> list[_ColumnModel]:
     models = []
     for column in view.features:
-        if column.kind == "string":
-            continue  # names and codes (city, state) do not drift
+        if column.kind == "string" or (chain is not None and column.name in chain.names):
+            continue  # names and codes (city, state) do not drift; a chain moves as one
         values = [r[column.name] for r in rows]
         nonzero = sorted(v for v in values if v)
         p90 = nonzero[int(len(nonzero) * 0.9)] if nonzero else 0
@@ -82,7 +102,17 @@ class RandomUpdates(Iterator[UpdateEvent]):
         self._rows = [[dict(r) for r in pool.of(v)] for v in self._views]
         weights = [VIEW_WEIGHTS.get(v.name, min(VIEW_WEIGHTS.values())) for v in self._views]
         self._cumulative = [sum(weights[: i + 1]) / sum(weights) for i in range(len(weights) - 1)]
-        self._models = [_models(v, rows) for v, rows in zip(self._views, self._rows, strict=True)]
+        self._chains = [_Chain.of(v, rows) for v, rows in zip(self._views, self._rows, strict=True)]
+        self._models = [
+            _models(v, rows, chain)
+            for v, rows, chain in zip(self._views, self._rows, self._chains, strict=True)
+        ]
+        for view, rows, chain in zip(self._views, self._rows, self._chains, strict=True):
+            if chain is None:
+                continue
+            for row in rows:  # a stored row out of order (imported data) starts from a draw
+                if any(row[lo] > row[up] for lo, up in view.orderings):
+                    row.update(zip(chain.names, self._rng.choice(chain.draws), strict=True))
         # Ids stay unique across runs (a random run id, whatever the seed) without paying for
         # a uuid4 per event (~2 us, a fifth of the per-event budget at 100k events/s).
         self._run_id = str(uuid.uuid4())
@@ -99,6 +129,11 @@ class RandomUpdates(Iterator[UpdateEvent]):
         for model in self._models[index]:
             if random_() < CHANGE_PROBABILITY:
                 row[model.name] = self._move(model, row[model.name])
+        chain = self._chains[index]
+        if chain is not None and random_() < CHANGE_PROBABILITY:
+            row.update(
+                zip(chain.names, chain.draws[int(random_() * len(chain.draws))], strict=True)
+            )
         self._seq += 1
         return UpdateEvent(
             view=view,

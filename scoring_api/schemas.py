@@ -2,8 +2,8 @@
 
 `LoanApplication` is a msgspec Struct, of the same model family as the update events
 (`core.events`): one field per entity key (format and range from the entities' tags) and one per
-field of the `loan_application` RequestSource (enum values from its tags), with the API's
-plausibility rules from `REQUEST_RULES`. Its problems are worded by `core.contract`, never
+field of the `loan_application` RequestSource, with its enum values, bounds of plausibility and
+description from the definitions. Its problems are worded by `core.validation`, never
 quoting a submitted value. FastAPI and the CLI speak pydantic: `RequestModel` adapts (its
 `model_*` methods and `__get_pydantic_*__` hooks), msgspec still does the validating.
 """
@@ -21,22 +21,16 @@ from pydantic_core import CoreSchema, PydanticCustomError, ValidationError, core
 from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, Column
 from core.validation import Problem, field_problem, model_json_schema, struct_problems, value_type
 
-# The API's plausibility rules per loan-application field (the contract gives names, types and
-# enum values). Floats may be null: the tutorial's data has unknown employment lengths and
-# rates, and the model treats a missing value as it learned to. A field without a rule is only
-# type-checked (tests/scoring_api/test_schemas.py asks every field for one).
-PLAUSIBILITY: dict[str, dict[str, Any]] = {
-    "person_age": {"ge": 18, "le": 120, "description": "Age in whole years"},
-    "person_income": {"ge": 0, "le": 100_000_000, "description": "Yearly income in USD"},
-    "person_home_ownership": {"description": "Housing situation"},
-    "person_emp_length": {"ge": 0, "le": 80, "description": "Years in employment (null: unknown)"},
-    "loan_intent": {"description": "Purpose of the loan"},
-    "loan_amnt": {"gt": 0, "le": 10_000_000, "description": "Amount requested in USD"},
-    "loan_int_rate": {"ge": 0, "le": 100, "description": "Interest rate in % (null: unknown)"},
-}
-# Every request field's rules, with its enum values (`values`) from the contract.
+# Every loan-application field's rules, read from the contract: its bounds of plausibility
+# (ge, le, gt), its description and its enum values (`values`). Floats may be null: the
+# tutorial's data has unknown employment lengths and rates, and the model treats a missing value
+# as it learned to. The CLI's `score` options take their help and choices from here.
 REQUEST_RULES: dict[str, dict[str, Any]] = {
-    c.name: {**PLAUSIBILITY.get(c.name, {}), **({"values": c.values} if c.values else {})}
+    c.name: {
+        **dict(c.bounds),
+        "description": c.description,
+        **({"values": c.values} if c.values else {}),
+    }
     for c in LOAN_REQUEST_COLUMNS
 }
 
@@ -158,10 +152,9 @@ def _key_problems(data: dict[str, Any]) -> list[Problem]:
 
 
 def _request_field(column: Column) -> tuple[str, Any] | tuple[str, Any, Any]:
-    rule = {k: v for k, v in REQUEST_RULES[column.name].items() if k != "values"}
     if column.kind == "float64":
-        return column.name, value_type(column, **rule) | None, None
-    return column.name, value_type(column, **rule)
+        return column.name, value_type(column) | None, None
+    return column.name, value_type(column)
 
 
 def _loan_application() -> type[RequestModel]:

@@ -47,7 +47,11 @@ def test_loan_columns_are_unique() -> None:
 
 
 def test_enum_values_are_read_from_the_field_tags() -> None:
-    tagged = {f.name: f.tags[contract.ENUM_TAG] for f in defs.loan_application.schema if f.tags}
+    tagged = {
+        f.name: f.tags[contract.ENUM_TAG]
+        for f in defs.loan_application.schema
+        if contract.ENUM_TAG in f.tags
+    }
     assert set(LOAN_REQUEST_ENUMS) == set(tagged) == {"person_home_ownership", "loan_intent"}
     for name, values in LOAN_REQUEST_ENUMS.items():
         assert ",".join(values) == tagged[name]
@@ -94,3 +98,27 @@ def test_entity_keys_are_checked_without_showing_the_value(
 def test_valid_entity_keys_pass() -> None:
     assert ENTITY_KEYS["dob_ssn"].parse(SECRET) == SECRET
     assert ENTITY_KEYS["zipcode"].parse(76104) == 76104
+
+
+def test_value_constraints_name_numbers_of_their_own_view() -> None:
+    for view in VIEWS:
+        by_name = {c.name: c for c in view.features}
+        for column in view.features:
+            assert column.kind != "string" or not column.bounds, column.name
+        for lower, upper in view.orderings:
+            assert upper in by_name, (view.name, lower, upper)
+            assert by_name[lower].kind == by_name[upper].kind != "string"
+        # No cycle: following at_most from any feature ends.
+        for start in by_name:
+            seen, name = set(), start
+            while (name := by_name[name].at_most) is not None:
+                assert name not in seen, f"at_most cycle through {name}"
+                seen.add(name)
+
+
+def test_bounds_are_read_from_the_tags() -> None:
+    column = next(c for c in LOAN_REQUEST_COLUMNS if c.name == "loan_amnt")
+    assert dict(column.bounds) == {"gt": 0, "le": 10_000_000}
+    assert column.description == "Amount requested in USD"
+    rate = next(c for c in LOAN_REQUEST_COLUMNS if c.name == "loan_int_rate")
+    assert dict(rate.bounds) == {"ge": 0.0, "le": 100.0}

@@ -63,12 +63,11 @@ def test_the_json_schema_says_what_the_validator_checks() -> None:
     }
     assert props["event_timestamp"]["format"] == "date-time"
     assert props["dob_ssn"]["pattern"] == "^[0-9]{8}_[0-9]{4}$"
-    for column in CREDIT_HISTORY.features:
-        assert props[column.name] == {
-            "type": "integer",
-            "minimum": INT64_RANGE[0],
-            "maximum": INT64_RANGE[1],
-        }
+    for column in CREDIT_HISTORY.features:  # amounts and counts: never negative
+        assert props[column.name]["type"] == "integer"
+        assert (props[column.name]["minimum"], props[column.name]["maximum"]) == (0, INT64_RANGE[1])
+    for lower, upper in CREDIT_HISTORY.orderings:  # said where JSON Schema cannot check it
+        assert upper in props[lower]["description"]
     zipcode = event_json_schema(ZIPCODE_FEATURES)["properties"]
     assert (zipcode["zipcode"]["minimum"], zipcode["zipcode"]["maximum"]) == (0, 99999)
     assert zipcode["city"] == {"type": "string"}
@@ -107,7 +106,10 @@ REASONS = {
     _doc(mortgage_due=None): "field 'mortgage_due' is null; the full feature row is required",
     _doc(mortgage_due=True): "field 'mortgage_due' must be an integer, got bool",
     _doc(mortgage_due=2**63): "field 'mortgage_due' is outside the int64 range",
-    _doc(mortgage_due=-(2**63) - 1): "field 'mortgage_due' is outside the int64 range",
+    _doc(mortgage_due=-(2**63) - 1): "field 'mortgage_due' must be at least 0",
+    _doc(mortgage_due=-5): "field 'mortgage_due' must be at least 0",
+    _doc(missed_payments_6m=2): "'missed_payments_6m' must not exceed field 'missed_payments_1y'",
+    _doc(missed_payments_1y=2): "'missed_payments_1y' must not exceed field 'missed_payments_2y'",
     # The first breach in the order of docs/events.md, whatever the order of the JSON keys.
     _doc(mortgage_due="12", dob_ssn="x"): "dob_ssn does not match the format",
 }

@@ -147,7 +147,7 @@ def test_update_keeps_the_online_values_it_is_not_given(
     from core.feast_store import apply_definitions, open_store
 
     person = _new_person()
-    seeded = {c.name: 1_000 + i for i, c in enumerate(CREDIT_HISTORY.features)}
+    seeded = {c.name: 1_000 - i for i, c in enumerate(CREDIT_HISTORY.features)}  # 6m <= 1y <= 2y
     store = open_store(kafka_settings)
     apply_definitions(store)
     now = pd.Timestamp.now(tz="UTC")

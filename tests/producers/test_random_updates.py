@@ -91,3 +91,14 @@ def test_long_runs_keep_each_column_distribution(pool: EntityPool) -> None:
             means = [statistics.mean(r[column.name] for r in rows) for rows in (before, after)]
             assert zeros[1] == pytest.approx(zeros[0], abs=0.05), column.name
             assert means[1] == pytest.approx(means[0], rel=0.25, abs=0.3), column.name
+
+
+def test_counts_bound_by_at_most_stay_in_order_even_from_rows_out_of_order(
+    pool: EntityPool,
+) -> None:
+    rows = [dict(r) for r in pool.of(CREDIT_HISTORY)]
+    rows[0] |= {"missed_payments_6m": 5, "missed_payments_1y": 1, "missed_payments_2y": 0}
+    broken = EntityPool({CREDIT_HISTORY.name: rows})
+    for event in itertools.islice(RandomUpdates(broken, seed=4), 5_000):
+        parse_event(event.view, event.encode())  # raises on a breach of the contract
+        assert all(event.row[lo] <= event.row[up] for lo, up in CREDIT_HISTORY.orderings)

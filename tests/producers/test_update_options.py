@@ -79,7 +79,8 @@ def test_one_entity_option_is_required() -> None:
 
 
 def test_given_features_override_the_online_row_and_the_rest_is_kept() -> None:
-    online = {c.name: 100 + i for i, c in enumerate(CREDIT_HISTORY.features)}
+    # Distinct values, decreasing: the missed payments stay ordered (6m <= 1y <= 2y).
+    online = {c.name: 200 - i for i, c in enumerate(CREDIT_HISTORY.features)}
     event = build_update(CREDIT_HISTORY, PERSON, {"missed_payments_6m": 3}, online)
     assert event.row == {"dob_ssn": PERSON, **online, "missed_payments_6m": 3}
     assert parse_event(CREDIT_HISTORY, event.encode()).row == event.row
@@ -102,6 +103,21 @@ def test_an_update_without_a_feature_is_refused() -> None:
     message = str(caught.value)
     assert PERSON not in message
     assert all(option_flag(c.name) in message for c in CREDIT_HISTORY.features)
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ({"hard_pulls": -1}, "'hard_pulls' must be at least 0"),
+        ({"missed_payments_6m": 9}, "'missed_payments_6m' must not exceed"),
+    ],
+)
+def test_values_that_break_the_contract_are_refused_before_sending(
+    given: dict[str, int], reason: str
+) -> None:
+    online = {c.name: 1 for c in CREDIT_HISTORY.features}
+    with pytest.raises(CreditPipelineError, match=reason):
+        build_update(CREDIT_HISTORY, PERSON, given, online)
 
 
 def test_a_complete_update_needs_no_online_row() -> None:

@@ -31,7 +31,9 @@ def test_entity_keys_serialize_like_feasts() -> None:
 
 
 def test_one_row_per_event_with_every_feature_and_the_event_time() -> None:
-    row = {"dob_ssn": "19630621_4278", **{c.name: i for i, c in enumerate(CREDIT_HISTORY.features)}}
+    # Distinct values, decreasing: the missed payments stay ordered (6m <= 1y <= 2y).
+    features = {c.name: 20 - i for i, c in enumerate(CREDIT_HISTORY.features)}
+    row = {"dob_ssn": "19630621_4278", **features}
     event = new_event(CREDIT_HISTORY, row, event_timestamp=T0)
     ((key, values, ts, created),) = online_rows(CREDIT_HISTORY, [event])
     assert key.entity_values[0].string_val == "19630621_4278"

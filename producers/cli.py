@@ -118,6 +118,12 @@ def _add_update_options(parser: argparse.ArgumentParser) -> None:
             metavar=view.entity.name.upper(),
             help=f"update {view.name} of this {view.entity.name}",
         )
+    parser.add_argument(
+        "--new",
+        action="store_true",
+        help="the entity has no online row yet: numeric features not given start at their "
+        "lowest allowed value (0), string features must all be given; the online row is not read",
+    )
     groups = {
         view.name: parser.add_argument_group(
             f"{view.name} features (with {option_flag(view.entity.name)})"

@@ -57,6 +57,7 @@ def run_update(settings: Settings, args: argparse.Namespace) -> int:
         option_flag,
         read_online_row,
         require_features,
+        starting_row,
     )
 
     view, key = _selected_entity(args)
@@ -74,9 +75,13 @@ def run_update(settings: Settings, args: argparse.Namespace) -> int:
     }
     require_features(view, given)  # before Feast and Kafka: nothing to send
     ensure_topics(settings)
-    # Feast costs seconds to load; a complete update does not need the online value.
+    # Feast costs seconds to load; a complete update does not need the online value, nor does
+    # a new entity (--new), which starts from documented defaults instead.
     complete = len(given) == len(view.features)
-    online = None if complete else read_online_row(settings, view, key)
+    if args.new:
+        online: dict[str, Any] | None = starting_row(view)
+    else:
+        online = None if complete else read_online_row(settings, view, key)
     event = build_update(view, key, given, online)
     producer = EventProducer(settings)
     try:

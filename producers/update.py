@@ -87,6 +87,12 @@ def require_features(view: ViewContract, given: Mapping[str, Any]) -> None:
         raise NothingToUpdateError(f"give at least one feature of {view.name} to set: {flags}")
 
 
+def starting_row(view: ViewContract) -> dict[str, Any]:
+    """What `produce update --new` starts from: each numeric feature's lowest allowed value
+    (its minimum tag, else 0). Strings have no sensible default and must be given."""
+    return {c.name: dict(c.bounds).get("ge", 0) for c in view.features if c.kind != "string"}
+
+
 def build_update(
     view: ViewContract, key: Any, given: Mapping[str, Any], online: Mapping[str, Any] | None
 ) -> UpdateEvent:
@@ -98,8 +104,10 @@ def build_update(
     if missing:
         flags = " ".join(f"{option_flag(c.name)} ..." for c in missing)
         state = "has no online value yet" if not current else "lacks some online features"
+        numbers = [c for c in missing if c.kind != "string"]
+        hint = " (or add --new to start its numbers at 0)" if numbers and not current else ""
         raise MissingFeaturesError(
-            f"{view.entity.name} {view.entity_key.mask(key)} {state}: give {flags}"
+            f"{view.entity.name} {view.entity_key.mask(key)} {state}: give {flags}{hint}"
         )
     row = {view.entity.name: key, **current, **given}
     return new_event(view, row)  # validates the row against the contract

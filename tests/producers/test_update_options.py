@@ -12,7 +12,7 @@ from core.events import parse_event
 from history.options import HISTORY_OPTIONS
 from producers.cli import add_produce_commands
 from producers.errors import MissingFeaturesError, NothingToUpdateError
-from producers.update import build_update, feature_options, option_flag
+from producers.update import build_update, feature_options, option_flag, starting_row
 
 PERSON = "19630621_4278"
 SAMPLE = {"int64": "7", "float64": "2.5", "string": "SPRINGFIELD"}
@@ -118,6 +118,26 @@ def test_values_that_break_the_contract_are_refused_before_sending(
     online = {c.name: 1 for c in CREDIT_HISTORY.features}
     with pytest.raises(CreditPipelineError, match=reason):
         build_update(CREDIT_HISTORY, PERSON, given, online)
+
+
+def test_without_an_online_row_the_message_offers_new() -> None:
+    with pytest.raises(MissingFeaturesError, match="add --new to start its numbers at 0"):
+        build_update(CREDIT_HISTORY, PERSON, {"hard_pulls": 1}, None)
+
+
+def test_new_starts_numbers_at_their_minimum_and_needs_every_string() -> None:
+    args = _parser().parse_args(
+        ["produce", "update", "--dob-ssn", PERSON, "--new", "--hard-pulls", "2"]
+    )
+    assert args.new
+    start = starting_row(CREDIT_HISTORY)
+    assert start == {c.name: 0 for c in CREDIT_HISTORY.features}
+    event = build_update(CREDIT_HISTORY, PERSON, {"hard_pulls": 2}, start)
+    assert event.row == {"dob_ssn": PERSON, **start, "hard_pulls": 2}
+
+    with pytest.raises(MissingFeaturesError) as caught:  # city, state... have no default
+        build_update(ZIPCODE_FEATURES, 76104, {"population": 5}, starting_row(ZIPCODE_FEATURES))
+    assert "--city" in str(caught.value) and "--population" not in str(caught.value)
 
 
 def test_a_complete_update_needs_no_online_row() -> None:

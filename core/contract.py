@@ -8,7 +8,7 @@ types of columns and the wording of problems are in core.validation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property, lru_cache
 from typing import Annotated, Any, Literal
 
@@ -37,6 +37,7 @@ LABEL_COLUMN_TAG = "label_column"
 # Value constraints a field's tags may declare: tag -> msgspec.Meta argument.
 BOUND_TAGS = {"minimum": "ge", "maximum": "le", "exclusive_minimum": "gt"}
 AT_MOST_TAG = "at_most"
+SERVING_MAX_AGE_TAG = "serving_max_age"
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,18 @@ class ViewContract:
     @property
     def feature_names(self) -> list[str]:
         return [c.name for c in self.features]
+
+    @cached_property
+    def serving_max_age(self) -> timedelta | None:
+        """How old an online row the API may use (None: any age); its tag, else the TTL."""
+        tag = self.view.tags.get(SERVING_MAX_AGE_TAG)
+        if tag is None:
+            return self.view.ttl or None  # a TTL of 0 means none, as in Feast
+        if tag == "none":
+            return None
+        if not (tag.endswith("d") and tag[:-1].isdigit()):
+            raise ValueError(f"{self.name}: {SERVING_MAX_AGE_TAG} must be 'none' or '<N>d'")
+        return timedelta(days=int(tag[:-1]))
 
     @cached_property
     def orderings(self) -> tuple[tuple[str, str], ...]:

@@ -101,10 +101,14 @@ zipcode_features_push = PushSource(
 
 # Zipcode statistics. TTL ten years: they are yearly figures and the tutorial's own zipcode
 # snapshot predates its loans by years; a shorter TTL would null them out of training.
+# Serving: a view's "serving_max_age" tag says how old an online row the API may use ("none":
+# any age, the value is flagged when older than the TTL; "<N>d"; without the tag: the TTL).
+# Area statistics change slowly and a zipcode always has them, so an old row beats a refusal.
 zipcode_features = FeatureView(
     name="zipcode_features",
     entities=[zipcode],
     ttl=timedelta(days=3650),
+    tags={"serving_max_age": "none"},
     schema=[
         Field(name="city", dtype=String),
         Field(name="state", dtype=String),

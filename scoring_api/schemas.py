@@ -196,6 +196,11 @@ class ViewFeatures(BaseModel):
     status: FeatureStatus
     event_timestamp: datetime | None = Field(description="When the values were true (UTC)")
     age_seconds: float | None = Field(description="Seconds from event_timestamp to the decision")
+    older_than_ttl: bool = Field(
+        default=False,
+        description="Used although older than the view's TTL (the window of training), as the "
+        "view's serving_max_age allows; a warning says so",
+    )
     values: dict[str, int | float | str | None]
 
 

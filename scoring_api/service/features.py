@@ -30,6 +30,9 @@ class ViewReading:
     status: FeatureStatus
     event_timestamp: datetime | None
     values: dict[str, Any]
+    # Used although older than the view's TTL (what training would have used): its
+    # serving_max_age allows it. Always False for MISSING and STALE.
+    older_than_ttl: bool = False
 
 
 class OnlineFeatureReader:
@@ -46,17 +49,20 @@ class OnlineFeatureReader:
         self._views: dict[str, list[str]] = {}
         for view, feature in map(split_ref, self._refs):
             self._views.setdefault(view, []).append(feature)
-        # A view without TTL (None or 0) never goes stale, as in Feast's point-in-time join.
+        # A view without TTL (None or 0) never goes stale, as in Feast's point-in-time join;
+        # a row older than its serving_max_age is STALE, one only older than its TTL flagged.
         self._ttl: dict[str, timedelta | None] = {
-            view: VIEWS_BY_NAME[view].view.ttl for view in self._views
+            view: VIEWS_BY_NAME[view].view.ttl or None for view in self._views
         }
+        self._max_age = {view: VIEWS_BY_NAME[view].serving_max_age for view in self._views}
 
     @property
     def views(self) -> dict[str, list[str]]:
         return self._views
 
     async def read(self, entity_row: dict[str, Any], now: datetime) -> dict[str, ViewReading]:
-        """Per view: values, event time and status (a row older than the view's TTL is STALE)."""
+        """Per view: values, event time and status (a row older than the view's serving max age
+        is STALE; one older than its TTL but allowed is PRESENT and flagged)."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 response = await self._store.get_online_features_async(
@@ -97,12 +103,14 @@ class OnlineFeatureReader:
         readings = {}
         for view, features in self._views.items():
             stamp = stamps[view]
+            old = False
             if stamp is None:
                 status = FeatureStatus.MISSING
-            elif (ttl := self._ttl[view]) and now - stamp > ttl:
+            elif (max_age := self._max_age[view]) and now - stamp > max_age:
                 status = FeatureStatus.STALE
             else:
                 status = FeatureStatus.PRESENT
+                old = (ttl := self._ttl[view]) is not None and now - stamp > ttl
             row = values[view] if status is FeatureStatus.PRESENT else dict.fromkeys(features)
-            readings[view] = ViewReading(status, stamp, {f: row.get(f) for f in features})
+            readings[view] = ViewReading(status, stamp, {f: row.get(f) for f in features}, old)
         return readings

@@ -12,8 +12,9 @@ view; otherwise (e.g. an unknown zipcode, never missing in training) the API ref
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.contract import ENTITY_KEYS, VIEWS_BY_NAME
@@ -42,17 +43,23 @@ class Decision:
 class LoanScorer:
     """Scores applications with one model and one online feature reader."""
 
-    def __init__(self, model: ServedModel, reader: OnlineFeatureReader) -> None:
+    def __init__(
+        self,
+        model: ServedModel,
+        reader: OnlineFeatureReader,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.model = model
         self.reader = reader
+        self.clock = clock
         self._request_fields = [c.name for c in model.columns.request]
         self._refs = [split_ref(ref) for ref in model.feature_refs]
         self._entity_names = list(ENTITY_KEYS)
 
     async def score(self, application: dict[str, Any]) -> Decision:
-        now = datetime.now(UTC)
+        now = self.clock()
         readings = await self.reader.read({k: application[k] for k in self._entity_names}, now)
-        warnings = self._missing_views(readings, application)
+        warnings = self._missing_views(readings, application) + _old_views(readings, now)
         row = [application[name] for name in self._request_fields]
         row += [readings[view].values[feature] for view, feature in self._refs]
         # ~40 µs of pure Python: cheaper inline than a hop to a worker thread (see README).
@@ -102,3 +109,17 @@ class LoanScorer:
                 details=refused,
             )
         return warnings
+
+
+def _old_views(readings: dict[str, ViewReading], now: datetime) -> list[str]:
+    """A warning per view used although older than its TTL (its serving_max_age allows it)."""
+    warnings = []
+    for view, reading in readings.items():
+        if reading.older_than_ttl and reading.event_timestamp is not None:
+            ttl = VIEWS_BY_NAME[view].view.ttl or timedelta()
+            age_days = (now - reading.event_timestamp).days
+            warnings.append(
+                f"{view}: values are {age_days} days old, beyond the {ttl.days}-day window "
+                "the model was trained with; used because this view may be served at any age"
+            )
+    return warnings

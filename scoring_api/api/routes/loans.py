@@ -76,6 +76,7 @@ def decision_body(decision: Decision, rid: str) -> LoanDecision:
                 age_seconds=(now - reading.event_timestamp).total_seconds()
                 if reading.event_timestamp
                 else None,
+                older_than_ttl=reading.older_than_ttl,
                 values=reading.values,
             )
             for view, reading in decision.readings.items()

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from local_stack.ports import port_accepts
+from core.ports import port_accepts
 
 logger = logging.getLogger(__name__)
 # librdkafka's own log lines (connect failures etc.) go through Python logging, not stderr.

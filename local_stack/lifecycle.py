@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from core.ports import port_accepts
 from core.processes import ProcessIdentity, stop_process
 from core.supervisor import ChildProcess, log_size, log_tail
 from local_stack.errors import ServiceNotReadyError, ServiceStartError, StackError
 from local_stack.health import Probe
 from local_stack.pidfile import PidRecord, read_pid_file, remove_pid_file, write_pid_file
-from local_stack.ports import port_accepts
 from local_stack.service import Service
 from local_stack.status import ServiceState, ServiceStatus
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from core.ports import port_is_free
 from core.settings import Settings, StackMode
 from core.supervisor import ChildProcess
 from local_stack.errors import PortInUseError, StackError
@@ -25,7 +26,6 @@ from local_stack.lifecycle import (
 )
 from local_stack.paths import StatePaths
 from local_stack.pidfile import PidRecord, read_pid_file, remove_pid_file
-from local_stack.ports import port_is_free
 from local_stack.service import Service
 from local_stack.services import all_services
 from local_stack.status import ServiceState, ServiceStatus

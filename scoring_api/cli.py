@@ -36,10 +36,13 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from core.model.artifact import resolve_version
+    from core.ports import require_free_port
 
     host = args.host or settings.api_host
     port = args.port or settings.api_port
     workers = args.workers or settings.api_workers
+    # Before the model and Feast load: uvicorn would log "ready" first, then fail to bind.
+    require_free_port(host, port, "CREDIT_API_PORT (or --port)")
     model_dir = args.model_dir or settings.model_path
     # Resolved once here, so every worker serves the same version even if a training run
     # finishes while they start.

@@ -134,10 +134,14 @@ def supervise(settings: Settings, workers: int, *, commit_interval: float | None
     the others, and it is restarted after a pause. Bad settings (exit 2), or a worker that
     exits MAX_EXITS times within EXIT_WINDOW_SECONDS, stop the whole group instead.
     """
+    from stream_processor.metrics import metrics_port
+
     slots: list[WorkerSlot] = []
     for index in range(workers):
-        port = settings.metrics_port + index if settings.metrics_port else 0
-        child_settings = settings.model_copy(update={"metrics_port": port})
+        # Chosen here (each child then binds exactly it): a taken default moves to a free port.
+        child_settings = settings.model_copy(
+            update={"metrics_port": metrics_port(settings, offset=index)}
+        )
         # The parent's environment passes through (PATH, locale); the settings override it.
         env = {**os.environ, **settings_env(child_settings)}
         slots.append(WorkerSlot(index, worker_command(index, commit_interval=commit_interval), env))

@@ -9,9 +9,38 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from core.ports import free_port, port_holder, port_is_free
+from core.settings import Settings
 from core.stats import percentile
+from stream_processor.errors import StreamProcessorError
 
 log = logging.getLogger(__name__)
+
+
+def metrics_port(settings: Settings, offset: int = 0) -> int:
+    """The metrics port to bind: the configured one (plus `offset`, a worker's index). If it is
+    the default and taken (say by a running demo), a free one, logged; a port set explicitly
+    and taken fails with its holder named. 0: no metrics endpoint."""
+    host, port = settings.metrics_host, settings.metrics_port + offset
+    if not settings.metrics_port or port_is_free(host, port):
+        return port if settings.metrics_port else 0
+    holder = port_holder(port)
+    by = f" by {holder}" if holder else ""
+    if "metrics_port" in settings.model_fields_set:
+        raise StreamProcessorError(
+            f"cannot serve metrics on {host}:{port}: in use{by}; set CREDIT_METRICS_PORT to a "
+            "free port (or 0 for no metrics endpoint)"
+        )
+    chosen = free_port(host)
+    log.warning(
+        "metrics: the default port %d is in use%s; using %d instead (CREDIT_METRICS_PORT "
+        "chooses one)",
+        port,
+        by,
+        chosen,
+    )
+    return chosen
+
 
 # Freshness spans a local hop (a few ms) to a replayed backlog (minutes).
 FRESHNESS_BUCKETS_MS = (

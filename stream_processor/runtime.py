@@ -14,7 +14,7 @@ from core.offline_store import PostgresOfflineWriter
 from core.settings import Settings
 from stream_processor.dead_letters import FaustDeadLetterSink
 from stream_processor.errors import FeatureViewNotRegistered, StreamProcessorError
-from stream_processor.metrics import ProcessorMetrics
+from stream_processor.metrics import ProcessorMetrics, metrics_port
 from stream_processor.notify import RedisUpdateNotifier
 from stream_processor.overlap import BatchWriterTask
 from stream_processor.pipeline import BatchProcessor
@@ -96,14 +96,14 @@ class WorkerRuntime:
         return self._online
 
     def _serve_metrics(self) -> None:
+        host, port = self.settings.metrics_host, metrics_port(self.settings)
         try:
-            self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
+            self.metrics.serve(host, port)
         except OSError as exc:
             raise StreamProcessorError(
-                f"cannot serve metrics on {self.settings.metrics_host}:"
-                f"{self.settings.metrics_port} ({exc.strerror}): set CREDIT_METRICS_PORT to a "
-                "free port (or 0 for no metrics endpoint) and CREDIT_METRICS_HOST to an address "
-                "of this host"
+                f"cannot serve metrics on {host}:{port} ({exc.strerror}): set "
+                "CREDIT_METRICS_PORT to a free port (or 0 for no metrics endpoint) and "
+                "CREDIT_METRICS_HOST to an address of this host"
             ) from exc
 
     async def _build(self) -> BatchProcessor:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from core.ports import port_is_free
 from core.processes import ProcessIdentity
 from core.supervisor import ChildProcess
 from local_stack.pidfile import PidRecord, read_pid_file, write_pid_file
-from local_stack.ports import port_is_free
 from local_stack.service import child_env
 
 

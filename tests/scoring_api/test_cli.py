@@ -161,3 +161,17 @@ def unused_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_serve_on_a_taken_port_fails_before_loading_anything(tmp_path: Any) -> None:
+    from core.errors import ConfigurationError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        args = _parser().parse_args(["serve", "--port", str(port)])
+        # No model in this directory: the port is checked before the model is looked for.
+        settings = Settings(state_dir=tmp_path)
+        with pytest.raises(ConfigurationError, match=f"127.0.0.1:{port} is already in use by pid"):
+            args.func(settings, args)

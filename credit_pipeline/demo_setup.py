@@ -143,7 +143,7 @@ def try_next(settings: Settings, out: TextIO) -> None:
         f"\nThe pipeline is running. Live page: {base}/   (API docs: {base}/docs)\n"
         f"Logs: {settings.state_path / 'logs'}/demo-*.log\n\n"
         "Try, in another terminal (with the same CREDIT_* variables, if you set any):\n"
-        f"  {cli} produce update --dob-ssn {dob_ssn} --missed-payments-6m 3\n"
+        f"  {cli} produce update --dob-ssn {dob_ssn} --hard-pulls 5\n"
         f"  {cli} watch --dob-ssn {dob_ssn}\n"
         f"  {cli} watch\n"
         f"  curl -s -X POST {base}/v1/loan-decisions -H 'Content-Type: application/json' \\\n"

@@ -106,7 +106,7 @@ def _try_the_hints(output: str, settings: Settings) -> None:
             assert json.loads(out)["decision"] in {"approved", "rejected"}, out
         else:  # produce update prints the event it sent, its key masked
             sent = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
-            assert sent["missed_payments_6m"] == 3, out
+            assert sent["hard_pulls"] == 5, out
             assert EXAMPLE_REQUEST["dob_ssn"] not in out
 
 

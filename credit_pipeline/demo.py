@@ -25,6 +25,7 @@ from credit_pipeline.demo_setup import (
     answers,
     child_env,
     cli_command,
+    demo_lock,
     history_args,
     offline_is_empty,
     run_step,
@@ -109,7 +110,16 @@ def wait_for(
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
-    """Handler of `demo`."""
+    """Handler of `demo`: one per state dir, on free ports, or nothing is started."""
+    from core.ports import require_free_port
+
+    page = f"http://{settings.api_host}:{settings.api_port}/"
+    with demo_lock(settings, page):
+        require_free_port(settings.api_host, settings.api_port, "CREDIT_API_PORT")
+        return _run_demo(settings, args)
+
+
+def _run_demo(settings: Settings, args: argparse.Namespace) -> int:
     from core.model.artifact import list_versions
     from local_stack import LocalStack
 

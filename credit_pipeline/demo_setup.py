@@ -102,6 +102,30 @@ def answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
+def demo_lock(settings: Settings, page: str) -> Iterator[None]:
+    """One demo per state dir. A second one says where the first runs and changes nothing; the
+    lock is the kernel's (flock), so it is released whenever the demo's process ends."""
+    import fcntl
+
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    with open(settings.state_path / "demo.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise DemoError(
+                f"a demo is already running on {settings.state_path} ({holder}): use it, stop "
+                "it with Ctrl-C, or give this one its own CREDIT_STATE_DIR and ports"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}, live page {page}")
+        lock.flush()
+        yield
+
+
+@contextlib.contextmanager
 def stop_requested() -> Iterator[threading.Event]:
     """SIGINT and SIGTERM set the event instead of raising, so shutdown runs in order."""
     stop = threading.Event()

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -134,6 +135,22 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
         assert decision["decision"] in {"approved", "rejected"}
         _try_the_hints(output, demo_settings)
 
+        # A second demo on the same state dir says so and changes nothing.
+        second = subprocess.run(
+            [sys.executable, "-m", "credit_pipeline.cli", "demo"],
+            cwd=REPO_ROOT,
+            env={**os.environ, **settings_env(demo_settings)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode != 0
+        assert f"a demo is already running on {demo_settings.state_path} (pid {demo.pid}" in (
+            second.stderr + second.stdout
+        )
+        assert "ready" not in second.stdout
+        assert _post(base + "/v1/loan-decisions", EXAMPLE_REQUEST)["decision"]
+
         # Every process the demo runs: its children and theirs (the stack's servers too).
         descendants = psutil.Process(demo.pid).children(recursive=True)
         commands = [" ".join(p.cmdline()) for p in descendants]
@@ -158,3 +175,24 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
     while (left := [p for p in descendants if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, [" ".join(p.cmdline()) for p in left]
+
+
+def test_a_demo_on_a_taken_api_port_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        settings = Settings(state_dir=tmp_path / "state", api_port=port)
+        done = subprocess.run(
+            [sys.executable, "-m", "credit_pipeline.cli", "demo"],
+            cwd=REPO_ROOT,
+            env={**os.environ, **settings_env(settings)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert f"127.0.0.1:{port} is already in use by pid {os.getpid()}" in done.stderr
+    assert "set CREDIT_API_PORT to a free port" in done.stderr
+    started = sorted(p.name for p in (tmp_path / "state").iterdir())
+    assert started == ["demo.lock"], started  # no stack, no logs, no data

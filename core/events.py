@@ -4,10 +4,10 @@ A value is a flat JSON object: `schema_version`, `event_id`, `event_timestamp` (
 a UTC offset), the view's entity key and every feature of the view. The message key is the
 entity key as text, so one entity's events stay ordered in one partition.
 
-Each view's events are validated by a msgspec Struct generated from the contract, which also
-gives their JSON Schema (published in docs/events.md). msgspec was measured against pydantic
-v2 and the former hand-written checks on the processor's hot path and is the fastest (see
-docs/events.md, "Validation").
+Each view's events are validated by a msgspec Struct generated from the contract
+(core.event_model), which also gives their JSON Schema (published in docs/events.md). msgspec
+was measured against pydantic v2 and the former hand-written checks on the processor's hot
+path and is the fastest (see docs/events.md, "Validation").
 """
 
 from __future__ import annotations
@@ -16,19 +16,21 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 
-from core.contract import EVENT_ID, EVENT_TIMESTAMP, VIEWS, Column, ViewContract
+from core.contract import EVENT_ID, EVENT_TIMESTAMP, VIEWS, ViewContract
 from core.errors import CreditPipelineError
-from core.validation import field_problem, model_json_schema, showable_name, value_type
+from core.event_model import (
+    MAX_EVENT_ID_LENGTH,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_FIELD,
+    EventModel,
+    event_model,
+)
+from core.validation import field_problem, showable_name
 
-SCHEMA_VERSION = 1
-SCHEMA_VERSION_FIELD = "schema_version"
-ENVELOPE_FIELDS = (SCHEMA_VERSION_FIELD, EVENT_ID, EVENT_TIMESTAMP)
-MAX_EVENT_ID_LENGTH = 128
 # How far ahead of the processor's clock an event may be stamped (clock skew between hosts).
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)
 
@@ -103,115 +105,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1000:
         return str(value)  # a small version number; long digit strings may be data
     return "null" if value is None else f"a {type(value).__name__}"
-
-
-# -- The event model: one msgspec Struct per view, generated from the contract -----------------
-
-
-def _title(view: ViewContract) -> str:
-    return "".join(part.title() for part in view.name.split("_")) + "Event"
-
-
-_VERSION: Any = Literal.__getitem__(SCHEMA_VERSION)
-
-
-def _feature_type(column: Column) -> Any:
-    if column.at_most is None:
-        return value_type(column)
-    # JSON Schema cannot compare two fields: the description says it, parse_event checks it.
-    return value_type(column, description=f"At most the event's {column.at_most}")
-
-
-def _struct(view: ViewContract) -> type[msgspec.Struct]:
-    key = view.entity_key
-    fields: list[tuple[str, Any]] = [
-        (
-            SCHEMA_VERSION_FIELD,
-            Annotated[_VERSION, msgspec.Meta(description="Version of this layout")],
-        ),
-        (
-            EVENT_ID,
-            Annotated[
-                str,
-                msgspec.Meta(
-                    min_length=1,
-                    max_length=MAX_EVENT_ID_LENGTH,
-                    description="Unique id of the event (a UUID is fine)",
-                ),
-            ],
-        ),
-        (
-            # Parsed by datetime.fromisoformat after decoding: any ISO-8601 form with an offset.
-            EVENT_TIMESTAMP,
-            Annotated[
-                str,
-                msgspec.Meta(
-                    description="When the values became true: ISO-8601 with a UTC offset",
-                    extra_json_schema={"format": "date-time"},
-                ),
-            ],
-        ),
-        (key.name, key.value_type),
-        *((c.name, _feature_type(c)) for c in view.features),
-    ]
-    doc = (
-        f"An update of feature view {view.name!r}: the full feature row of one {key.name}. "
-        "Every field is required, no other is allowed, no value is null."
-    )
-    return msgspec.defstruct(
-        _title(view),
-        fields,
-        forbid_unknown_fields=True,
-        gc=False,  # flat and short-lived: no reference cycles to track
-        module=__name__,
-        namespace={"__doc__": doc},
-    )
-
-
-@dataclass(frozen=True)
-class EventModel:
-    """A view's event Struct, its JSON decoder and what the hot path reads from a decoded one."""
-
-    view: ViewContract
-    struct: type[msgspec.Struct]
-
-    @classmethod
-    def of(cls, view: ViewContract) -> EventModel:
-        return cls(view, _struct(view))
-
-    @cached_property
-    def decoder(self) -> msgspec.json.Decoder[Any]:
-        return msgspec.json.Decoder(self.struct)
-
-    @staticmethod
-    def split(decoded: msgspec.Struct) -> tuple[str, str, dict[str, Any]]:
-        """(event id, timestamp text, row) of a decoded event; the row in contract order."""
-        row = msgspec.structs.asdict(decoded)  # the envelope first, then the row
-        del row[SCHEMA_VERSION_FIELD]
-        return row.pop(EVENT_ID), row.pop(EVENT_TIMESTAMP), row
-
-    @cached_property
-    def field_types(self) -> dict[str, Any]:
-        return {f.encode_name: f.type for f in msgspec.structs.fields(self.struct)}
-
-    def json_schema(self) -> dict[str, Any]:
-        """The JSON Schema of the view's events (docs/events.md publishes it)."""
-        return model_json_schema(self.struct)
-
-
-_MODELS: dict[str, EventModel] = {}
-
-
-def event_model(view: ViewContract) -> EventModel:
-    """The (cached) event model of a view."""
-    model = _MODELS.get(view.name)
-    if model is None or model.view is not view:
-        model = _MODELS[view.name] = EventModel.of(view)
-    return model
-
-
-def event_json_schema(view: ViewContract) -> dict[str, Any]:
-    return event_model(view).json_schema()
 
 
 def _parse_timestamp(value: str, now: datetime, max_future: timedelta) -> datetime:

@@ -18,7 +18,7 @@ from core.contract import (
     VIEWS,
     Column,
 )
-from core.events import ENVELOPE_FIELDS
+from core.event_model import ENVELOPE_FIELDS
 from core.history_schema import LOAN_TABLE
 from core.model import columns
 from feature_repo import definitions as defs

@@ -9,15 +9,8 @@ import msgspec
 import pytest
 
 from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
-from core.events import (
-    ENVELOPE_FIELDS,
-    MAX_EVENT_ID_LENGTH,
-    InvalidEvent,
-    event_json_schema,
-    event_model,
-    new_event,
-    parse_event,
-)
+from core.event_model import ENVELOPE_FIELDS, MAX_EVENT_ID_LENGTH, event_json_schema, event_model
+from core.events import InvalidEvent, new_event, parse_event
 from core.validation import INT64_RANGE
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""docs/events.md publishes the JSON Schema of every view's events, as the event model emits it.
+"""docs/events.md publishes the JSON Schema of every view's events, as core.event_model emits it.
 
 After a change to the contract or the event model, regenerate the block with
 `REGENERATE_DOCS=1 .venv/bin/python -m pytest tests/docs/test_events_doc.py`.
@@ -10,7 +10,8 @@ import json
 import os
 
 from core.contract import VIEWS
-from core.events import event_json_schema, topic_name
+from core.event_model import event_json_schema
+from core.events import topic_name
 from core.settings import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "events.md"

@@ -111,6 +111,18 @@ def _try_the_hints(output: str, settings: Settings) -> None:
             assert EXAMPLE_REQUEST["dob_ssn"] not in out
 
 
+def _demo_in_foreground(settings: Settings) -> subprocess.CompletedProcess[str]:
+    """`credit-pipeline demo` with these settings, expected to refuse and end on its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "credit_pipeline.cli", "demo"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
     demo_settings: Settings, tmp_path: Path, start_python: Callable[..., Any]
 ) -> None:
@@ -136,14 +148,7 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
         _try_the_hints(output, demo_settings)
 
         # A second demo on the same state dir says so and changes nothing.
-        second = subprocess.run(
-            [sys.executable, "-m", "credit_pipeline.cli", "demo"],
-            cwd=REPO_ROOT,
-            env={**os.environ, **settings_env(demo_settings)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        second = _demo_in_foreground(demo_settings)
         assert second.returncode != 0
         assert f"a demo is already running on {demo_settings.state_path} (pid {demo.pid}" in (
             second.stderr + second.stdout
@@ -183,14 +188,7 @@ def test_a_demo_on_a_taken_api_port_starts_nothing(tmp_path: Path) -> None:
         sock.listen()
         port = sock.getsockname()[1]
         settings = Settings(state_dir=tmp_path / "state", api_port=port)
-        done = subprocess.run(
-            [sys.executable, "-m", "credit_pipeline.cli", "demo"],
-            cwd=REPO_ROOT,
-            env={**os.environ, **settings_env(settings)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = _demo_in_foreground(settings)
     assert done.returncode != 0
     assert f"127.0.0.1:{port} is already in use by pid {os.getpid()}" in done.stderr
     assert "set CREDIT_API_PORT to a free port" in done.stderr

@@ -355,7 +355,7 @@ def _fill_partition(h: Any, records: int) -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     people = [h.keys.dob_ssn() for _ in range(100)]
     for i in range(records):
-        event = h.credit(people[i % len(people)], -1, at=at)
+        event = h.credit(people[i % len(people)], 0, at=at)
         producer.produce(topic, event.encode(), key=event.key, partition=0)
         if i % 1000 == 0:
             producer.poll(0)

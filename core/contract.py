@@ -7,6 +7,7 @@ types of columns and the wording of problems are in core.validation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
@@ -192,6 +193,13 @@ class ViewContract:
     def orderings(self) -> tuple[tuple[str, str], ...]:
         """(lower, upper) feature pairs: `lower` may not exceed `upper` (their at_most tags)."""
         return tuple((c.name, c.at_most) for c in self.features if c.at_most is not None)
+
+    def disorder(self, row: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The first (lower, upper) pair whose values in `row` break their order, or None."""
+        for lower, upper in self.orderings:
+            if row[lower] > row[upper]:
+                return lower, upper
+        return None
 
     @property
     def table(self) -> str:

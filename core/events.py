@@ -156,9 +156,8 @@ def parse_event(
         view.entity_key.check(row[view.entity.name])
     except ValueError as exc:
         raise InvalidEvent(str(exc)) from None
-    for lower, upper in view.orderings:
-        if row[lower] > row[upper]:
-            raise InvalidEvent(f"field {lower!r} must not exceed field {upper!r}")
+    if pair := view.disorder(row):
+        raise InvalidEvent(f"field {pair[0]!r} must not exceed field {pair[1]!r}")
     return UpdateEvent(view, event_id, ts, row)
 
 

@@ -115,10 +115,10 @@ def build_update(
             f"{view.entity.name} {view.entity_key.mask(key)} {state}: give {flags}{hint}"
         )
     row = {view.entity.name: key, **current, **given}
-    for lower, upper in view.orderings:  # worded for the command line, before the contract's
-        if row[lower] > row[upper]:
-            raise ProducerError(
-                f"{option_flag(lower)} may not exceed {upper}"
-                + ("" if upper in given else f": give {option_flag(upper)} too")
-            )
+    if pair := view.disorder(row):  # worded for the command line, before the contract's
+        lower, upper = pair
+        raise ProducerError(
+            f"{option_flag(lower)} may not exceed {upper}"
+            + ("" if upper in given else f": give {option_flag(upper)} too")
+        )
     return new_event(view, row)  # validates the row against the contract

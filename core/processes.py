@@ -93,10 +93,13 @@ def _wait_until(done: Callable[[], bool], seconds: float) -> bool:
 
 def _reaped_or_alive(identity: ProcessIdentity) -> bool:
     # If it is a child of ours (started by another object of this process), collect its exit
-    # status once it ends: a zombie keeps its pid taken (Postgres' lock file names it).
+    # status once it ends: a zombie keeps its pid taken (Postgres' lock file names it). Look
+    # first, reap after: reaping first missed a child that died in between, left a zombie.
+    if identity.is_alive():
+        return True
     with contextlib.suppress(ChildProcessError):
         os.waitpid(identity.pid, os.WNOHANG)
-    return identity.is_alive()
+    return False
 
 
 def _send(pid: int, sig: signal.Signals, *, group: bool) -> None:

@@ -1,4 +1,5 @@
-"""Corrections to faust's aiokafka driver: an adjustable fetch wait, and stale acks ignored.
+"""Corrections to faust's aiokafka driver: an adjustable fetch wait, stale acks ignored, and
+no waiting for a group join on the way out.
 
 Both reach into private attributes of aiokafka and faust (there is no public way); they live
 here only, and tests/stream_processor/test_kafka_compat.py fails loudly when the locked
@@ -7,6 +8,8 @@ versions change under them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -17,6 +20,7 @@ from faust.types.tuples import ack_lock
 
 # faust's logger, not this module's, so the driver's chatter is filtered like the rest of faust.
 _FAUST_LOGGER = logging.getLogger("faust.transport.credit")
+log = logging.getLogger(__name__)
 
 
 def set_fetch_max_wait(consumer: aiokafka.AIOKafkaConsumer, wait_ms: int) -> None:
@@ -31,6 +35,27 @@ def set_fetch_max_wait(consumer: aiokafka.AIOKafkaConsumer, wait_ms: int) -> Non
         fetcher._fetch_max_wait_ms = wait_ms
 
 
+async def abandon_join(consumer: aiokafka.AIOKafkaConsumer) -> bool:
+    """Before stopping a consumer that holds no partitions: cancel its group coordination.
+
+    aiokafka's stop lets the coordination task finish first, and a member that is joining the
+    group then waits for the broker to answer the join and the sync before it can leave. On
+    Tansu a member stopped as a rebalance began took 8-10 s to exit, and more on a loaded
+    machine, past the shutdown deadline. Holding no partitions, it has no offsets to commit:
+    nothing is lost by not finishing the join. True if a coordination task was cancelled.
+    """
+    if consumer.assignment():
+        return False
+    # Only a group member has the task (NoGroupCoordinator, of a consumer without a group, not).
+    task = getattr(consumer._coordinator, "_coordination_task", None)
+    if task is None or task.done():
+        return False
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return True
+
+
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     logger = _FAUST_LOGGER
     # The aiokafka consumer this thread created (None until it starts).
@@ -43,6 +68,12 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         set_fetch_max_wait(consumer, getattr(self.app, "fetch_max_wait_ms", 500))
         self.kafka_consumer = consumer
         return consumer
+
+    async def on_thread_stop(self) -> None:
+        consumer = self.kafka_consumer
+        if consumer is not None and await abandon_join(consumer):
+            log.info("stopping with no partitions assigned: not waiting to join the group")
+        await super().on_thread_stop()
 
 
 class Consumer(faust_aiokafka.Consumer):

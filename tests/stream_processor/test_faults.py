@@ -312,7 +312,21 @@ def test_one_of_two_workers_killed(
     reliability(outcome)
     assert_whole(outcome)
     supervisor.signal(signal.SIGTERM)
-    assert supervisor.wait(60) == 0
+    assert supervisor.wait(60) == 0, supervisor.log[-4000:]
+
+
+def test_a_worker_stopped_while_joining_the_group_exits_without_finishing_the_join(
+    fault_harness: Callable[..., Any],
+) -> None:
+    # Tansu answers a join after half the session timeout (3 s); SIGTERM lands inside that wait.
+    h = fault_harness()
+    processor = h.start()
+    processor.wait_for_log("stream processor ready")
+    processor.signal(signal.SIGTERM)
+    assert processor.wait(30) == 0, processor.log[-4000:]
+    assert "not waiting to join the group" in processor.log
+    assert re.search(r"assigned \d+ partitions", processor.log) is None
+    assert "shutdown not finished" not in processor.log
 
 
 def test_an_oversized_event_is_dead_lettered_and_the_stream_goes_on(

@@ -10,6 +10,7 @@ import aiokafka
 import faust
 from aiokafka.consumer.consumer import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream_processor.kafka import set_fetch_max_wait
@@ -44,3 +45,10 @@ def test_faust_creates_its_consumer_and_thread_where_the_overrides_hook_in() -> 
     assert "_new_consumer_thread" in vars(faust_aiokafka.Consumer)
     # faust keeps the messages it waits an ack for here (the stale-ack correction edits it).
     assert "_unacked_messages" in inspect.getsource(faust.transport.consumer.Consumer.ack)
+
+
+def test_a_coordinator_closes_without_waiting_for_a_coordination_task_already_done() -> None:
+    # abandon_join cancels the task and awaits it; close() must then skip it, not await it again.
+    close = inspect.getsource(GroupCoordinator.close)
+    assert "if not self._coordination_task.done():" in close
+    assert "self._coordination_task = create_task" in inspect.getsource(GroupCoordinator.__init__)

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     pg_system_user: str = "credit-pg"
     """Unprivileged OS user that runs the embedded Postgres when the CLI runs as root."""
 
+    pg_system_dir: Path = Path("/var/lib/credit-pipeline")
+    """As root: where the Postgres binaries and cluster go when that user cannot reach ours."""
+
     # -- streaming ----------------------------------------------------------------------------
 
     topic_prefix: str = ""

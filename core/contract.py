@@ -7,23 +7,29 @@ types of columns and the wording of problems are in core.validation.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
-from feast import FeatureService, FeatureView, Field, PushSource, ValueType
-from feast.types import Float64, Int64, String
 
 from core.validation import INT64_RANGE, field_problem
-from feature_repo import definitions as defs
+
+if TYPE_CHECKING:
+    from feast import FeatureService, FeatureView, PushSource
+
+log = logging.getLogger(__name__)
+_Definition = TypeVar("_Definition")
 
 Kind = Literal["int64", "float64", "string"]
 
-_KIND_OF_DTYPE = {Int64: "int64", Float64: "float64", String: "string"}
-_KIND_OF_VALUE_TYPE = {ValueType.INT64: "int64", ValueType.STRING: "string"}
 SQL_TYPE: dict[str, str] = {"int64": "BIGINT", "float64": "DOUBLE PRECISION", "string": "TEXT"}
 
 EVENT_TIMESTAMP = "event_timestamp"
@@ -56,17 +62,6 @@ class Column:
     @property
     def sql_type(self) -> str:
         return SQL_TYPE[self.kind]
-
-
-def _column(field: Field) -> Column:
-    enum = field.tags.get(ENUM_TAG)
-    values = tuple(v.strip() for v in enum.split(",")) if enum else None
-    kind = _kind(field.dtype)
-    number = int if kind == "int64" else float
-    bounds = tuple(
-        (meta, number(field.tags[tag])) for tag, meta in BOUND_TAGS.items() if tag in field.tags
-    )
-    return Column(field.name, kind, values, bounds, field.description, field.tags.get(AT_MOST_TAG))
 
 
 @dataclass(frozen=True)
@@ -142,47 +137,48 @@ def _birth_date_problem(yyyymmdd: str) -> str | None:
     return None
 
 
-def _kind(dtype: object) -> Kind:
-    try:
-        return _KIND_OF_DTYPE[dtype]  # type: ignore[index,return-value]
-    except KeyError:
-        raise TypeError(f"feature dtype {dtype!r} has no mapping in core.contract") from None
-
-
 @dataclass(frozen=True)
 class ViewContract:
     """One feature view as the pipeline sees it: entity, features, push source, offline table."""
 
-    view: FeatureView
-    push_source: PushSource
-
-    @property
-    def name(self) -> str:
-        return self.view.name
+    name: str
+    entity_key: EntityKey
+    features: tuple[Column, ...]
+    # Offline table (unqualified; the schema comes from settings).
+    table: str
+    push_source_name: str
+    # The view's TTL, None when it has none (0 in Feast).
+    ttl: timedelta | None
+    tags: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def entity(self) -> Column:
         return Column(self.entity_key.name, self.entity_key.kind)
 
-    @cached_property
-    def entity_key(self) -> EntityKey:
-        (entity_name,) = self.view.entities
-        return ENTITY_KEYS[entity_name]
-
-    @cached_property
-    def features(self) -> tuple[Column, ...]:
-        return tuple(_column(f) for f in self.view.features)
-
     @property
     def feature_names(self) -> list[str]:
         return [c.name for c in self.features]
 
+    @property
+    def view(self) -> FeatureView:
+        """The Feast FeatureView itself (imports Feast)."""
+        from feast import FeatureView
+
+        return _definition(FeatureView, self.name)
+
+    @property
+    def push_source(self) -> PushSource:
+        """The Feast PushSource of the view (imports Feast)."""
+        from feast import PushSource
+
+        return _definition(PushSource, self.push_source_name)
+
     @cached_property
     def serving_max_age(self) -> timedelta | None:
         """How old an online row the API may use (None: any age); its tag, else the TTL."""
-        tag = self.view.tags.get(SERVING_MAX_AGE_TAG)
+        tag = dict(self.tags).get(SERVING_MAX_AGE_TAG)
         if tag is None:
-            return self.view.ttl or None  # a TTL of 0 means none, as in Feast
+            return self.ttl
         if tag == "none":
             return None
         if not (tag.endswith("d") and tag[:-1].isdigit()):
@@ -202,14 +198,6 @@ class ViewContract:
         return None
 
     @property
-    def table(self) -> str:
-        """Offline table (unqualified; the schema comes from settings)."""
-        source = self.push_source.batch_source
-        if source is None:
-            raise TypeError(f"push source {self.push_source.name!r} has no batch source")
-        return str(source.get_table_query_string())
-
-    @property
     def row_columns(self) -> tuple[Column, ...]:
         """Entity key then features: the full row of an update event."""
         return (self.entity, *self.features)
@@ -218,28 +206,177 @@ class ViewContract:
         return [f"{self.name}:{c.name}" for c in self.features]
 
 
-ENTITIES = (defs.dob_ssn, defs.zipcode)
-ENTITY_KEYS: dict[str, EntityKey] = {
-    e.name: EntityKey(
-        e.join_key,
-        _KIND_OF_VALUE_TYPE[e.value_type],  # type: ignore[arg-type]
-        dict(e.tags),
-        e.description,
+# -- reading the definitions, or their snapshot ------------------------------------------------
+#
+# The definitions are Feast objects, and importing Feast takes ~5 s: too long for commands that
+# only need names, types and tags (`score`, `produce update`, `--help`). So what this module
+# reads from them is also kept as JSON beside them (feature_repo/contract.json), with the SHA-256
+# of the definitions file it was read from. While that file is unchanged, the snapshot is used;
+# once it changes, the definitions are read (with a warning) until the snapshot is refreshed.
+# tests/core/test_contract_snapshot.py fails if the snapshot is not what the definitions give,
+# and refreshes it on request.
+
+SNAPSHOT_FORMAT = 1
+_FEAST_KIND = {"Int64": "int64", "Float64": "float64", "String": "string"}
+_FEAST_VALUE_KIND = {"INT64": "int64", "STRING": "string"}
+
+
+def _definitions_path() -> Path:
+    spec = importlib.util.find_spec("feature_repo")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the feature_repo package is not importable")
+    return Path(next(iter(spec.submodule_search_locations))) / "definitions.py"
+
+
+def snapshot_path() -> Path:
+    return _definitions_path().with_name("contract.json")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _kind(dtype: object) -> Kind:
+    try:
+        return _FEAST_KIND[str(dtype)]  # type: ignore[return-value]
+    except KeyError:
+        raise TypeError(f"feature dtype {dtype!r} has no mapping in core.contract") from None
+
+
+def _field_entry(field: Any) -> dict[str, Any]:
+    return {
+        "name": field.name,
+        "kind": _kind(field.dtype),
+        "description": field.description,
+        "tags": dict(field.tags),
+    }
+
+
+def _view_entry(view: FeatureView) -> dict[str, Any]:
+    from feast import PushSource
+
+    push = view.stream_source
+    if not isinstance(push, PushSource) or push.batch_source is None:
+        raise TypeError(f"feature view {view.name!r} is not fed by a push source with a table")
+    return {
+        "name": view.name,
+        "entity": view.entities[0],
+        "features": [_field_entry(f) for f in view.features],
+        "table": str(push.batch_source.get_table_query_string()),
+        "push_source": push.name,
+        "ttl_seconds": view.ttl.total_seconds() if view.ttl else None,
+        "tags": dict(view.tags),
+    }
+
+
+def read_definitions() -> dict[str, Any]:
+    """What the contract takes from the Feast definitions, as JSON data (imports Feast)."""
+    from feast import Entity, FeatureService, FeatureView, RequestSource
+
+    from feature_repo import definitions as defs
+
+    objects = list(vars(defs).values())
+    entities = [o for o in objects if isinstance(o, Entity)]
+    views = [o for o in objects if isinstance(o, FeatureView)]
+    (requests,) = [o for o in objects if isinstance(o, RequestSource)]
+    (service,) = [o for o in objects if isinstance(o, FeatureService)]
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "definitions_sha256": _sha256(_definitions_path()),
+        "entities": [
+            {
+                "name": e.name,
+                "join_key": e.join_key,
+                "kind": _FEAST_VALUE_KIND[e.value_type.name],
+                "description": e.description,
+                "tags": dict(e.tags),
+            }
+            for e in entities
+        ],
+        "views": [_view_entry(v) for v in views],
+        "loan_request": {
+            "fields": [_field_entry(f) for f in requests.schema],
+            "tags": dict(requests.tags),
+        },
+        "scoring_service": {
+            "name": service.name,
+            "feature_refs": [
+                f"{proj.name_to_use()}:{feature.name}"  # type: ignore[no-untyped-call]
+                for proj in service.feature_view_projections
+                for feature in proj.features
+            ],
+        },
+    }
+
+
+def load_definitions(snapshot: Path, definitions: Path) -> dict[str, Any]:
+    """The snapshot if it was read from `definitions` as they are now; else the definitions,
+    read afresh (imports Feast), with a warning that says how to refresh the snapshot."""
+    try:
+        data: dict[str, Any] = json.loads(snapshot.read_text())
+        fresh = data.get("definitions_sha256") == _sha256(definitions)
+        if fresh and data.get("format") == SNAPSHOT_FORMAT:
+            return data
+        problem = f"{definitions.name} changed since {snapshot.name} was written"
+    except (OSError, ValueError) as exc:
+        problem = f"{snapshot} is unreadable ({type(exc).__name__})"
+    log.warning(
+        "feature contract: %s, so the Feast definitions are read (slower); refresh it with "
+        "`REGENERATE_DOCS=1 python -m pytest tests/core/test_contract_snapshot.py`",
+        problem,
     )
-    for e in ENTITIES
+    return read_definitions()
+
+
+def _definition(kind: type[_Definition], name: str) -> _Definition:
+    from feature_repo import definitions as defs
+
+    for value in vars(defs).values():
+        if isinstance(value, kind) and getattr(value, "name", None) == name:
+            return value
+    raise LookupError(f"no {kind.__name__} named {name!r} in the feature definitions")
+
+
+def _column(entry: Mapping[str, Any]) -> Column:
+    tags = entry["tags"]
+    enum = tags.get(ENUM_TAG)
+    values = tuple(v.strip() for v in enum.split(",")) if enum else None
+    kind: Kind = entry["kind"]
+    number = int if kind == "int64" else float
+    bounds = tuple((meta, number(tags[tag])) for tag, meta in BOUND_TAGS.items() if tag in tags)
+    return Column(entry["name"], kind, values, bounds, entry["description"], tags.get(AT_MOST_TAG))
+
+
+_DATA = load_definitions(snapshot_path(), _definitions_path())
+
+ENTITY_KEYS: dict[str, EntityKey] = {
+    e["name"]: EntityKey(e["join_key"], e["kind"], dict(e["tags"]), e["description"])
+    for e in _DATA["entities"]
 }
-CREDIT_HISTORY = ViewContract(defs.credit_history, defs.credit_history_push)
-ZIPCODE_FEATURES = ViewContract(defs.zipcode_features, defs.zipcode_features_push)
+VIEWS_BY_NAME: dict[str, ViewContract] = {
+    v["name"]: ViewContract(
+        name=v["name"],
+        entity_key=ENTITY_KEYS[v["entity"]],
+        features=tuple(_column(f) for f in v["features"]),
+        table=v["table"],
+        push_source_name=v["push_source"],
+        ttl=None if v["ttl_seconds"] is None else timedelta(seconds=v["ttl_seconds"]),
+        tags=tuple(sorted(v["tags"].items())),
+    )
+    for v in _DATA["views"]
+}
+CREDIT_HISTORY = VIEWS_BY_NAME["credit_history"]
+ZIPCODE_FEATURES = VIEWS_BY_NAME["zipcode_features"]
 VIEWS: tuple[ViewContract, ...] = (CREDIT_HISTORY, ZIPCODE_FEATURES)
-VIEWS_BY_NAME = {v.name: v for v in VIEWS}
-SCORING_SERVICE: FeatureService = defs.credit_scoring_v1
 
 LOAN_TABLE = "loans"
-LOAN_REQUEST_COLUMNS: tuple[Column, ...] = tuple(_column(f) for f in defs.loan_application.schema)
+LOAN_REQUEST_COLUMNS: tuple[Column, ...] = tuple(
+    _column(f) for f in _DATA["loan_request"]["fields"]
+)
 # The loan table: the application's id, the entity keys, the application, its label (1 =
 # defaulted). The id and label are named by the tags of the loan_application source.
-LOAN_ID: str = defs.loan_application.tags[ID_COLUMN_TAG]
-LABEL: str = defs.loan_application.tags[LABEL_COLUMN_TAG]
+LOAN_ID: str = _DATA["loan_request"]["tags"][ID_COLUMN_TAG]
+LABEL: str = _DATA["loan_request"]["tags"][LABEL_COLUMN_TAG]
 LOAN_COLUMNS: tuple[Column, ...] = (
     Column(LOAN_ID, "int64"),
     CREDIT_HISTORY.entity,
@@ -250,25 +387,27 @@ LOAN_COLUMNS: tuple[Column, ...] = (
 LOAN_REQUEST_ENUMS: dict[str, tuple[str, ...]] = {
     c.name: c.values for c in LOAN_REQUEST_COLUMNS if c.values is not None
 }
-
-# Every Feast object `init` applies.
-FEAST_OBJECTS = (
-    *ENTITIES,
-    defs.credit_history_table,
-    defs.zipcode_features_table,
-    defs.credit_history_push,
-    defs.zipcode_features_push,
-    defs.loan_application,
-    defs.credit_history,
-    defs.zipcode_features,
-    defs.credit_scoring_v1,
-)
+SCORING_SERVICE_NAME: str = _DATA["scoring_service"]["name"]
 
 
 def scoring_feature_refs() -> list[str]:
     """`view:feature` references of the scoring service, in the order the service lists them."""
-    return [
-        f"{proj.name_to_use()}:{feature.name}"  # type: ignore[no-untyped-call]
-        for proj in SCORING_SERVICE.feature_view_projections
-        for feature in proj.features
-    ]
+    return list(_DATA["scoring_service"]["feature_refs"])
+
+
+def scoring_service() -> FeatureService:
+    """The Feast FeatureService the model is trained and served with (imports Feast)."""
+    from feast import FeatureService
+
+    return _definition(FeatureService, SCORING_SERVICE_NAME)
+
+
+def feast_objects() -> list[Any]:
+    """Every Feast object `init` applies: all the definitions (imports Feast)."""
+    from feast import Entity, FeatureService, FeatureView, PushSource, RequestSource
+    from feast.data_source import DataSource
+
+    from feature_repo import definitions as defs
+
+    kinds = (Entity, FeatureView, FeatureService, PushSource, RequestSource, DataSource)
+    return [value for value in vars(defs).values() if isinstance(value, kinds)]

@@ -84,7 +84,8 @@ def open_store(settings: Settings, refresh: RegistryRefresh = "sync") -> Feature
 
 def apply_definitions(store: FeatureStore) -> None:
     """Register every entity, source, view and service of the contract (idempotent)."""
-    from core.contract import FEAST_OBJECTS
+    from core.contract import feast_objects
 
-    store.apply(list(FEAST_OBJECTS))
-    log.info("applied %d Feast objects to project %s", len(FEAST_OBJECTS), store.project)
+    objects = feast_objects()
+    store.apply(objects)
+    log.info("applied %d Feast objects to project %s", len(objects), store.project)

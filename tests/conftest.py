@@ -4,6 +4,7 @@ processes (`python -m stream_processor`, the API, the demo) run with a test's se
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -244,6 +245,46 @@ class PythonProcess:
     def stop(self, grace: float = 30) -> None:
         """SIGTERM, SIGKILL to its whole group after `grace` s (0: at once), and reap it."""
         self.child.stop(grace, signal.SIGKILL if grace <= 0 else None)
+
+
+# Libraries that take seconds to import: a command that only describes, lists or asks a
+# running service must not import them.
+HEAVY_LIBRARIES = ("feast", "pandas", "sklearn", "joblib", "faust", "pyarrow")
+_RUN_AND_LIST_HEAVY = """
+import json, sys
+from credit_pipeline.cli import main
+sys.argv = ["credit-pipeline", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted(m for m in {heavy!r} if m in sys.modules)
+print("HEAVY=" + json.dumps(heavy))
+"""
+
+
+def run_cli_listing_heavy(
+    env: dict[str, str], *argv: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """`credit-pipeline ARGV` in a fresh interpreter; its result and the heavy libraries it
+    imported (this test process imported them long ago)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_LIST_HEAVY.format(heavy=HEAVY_LIBRARIES), *argv],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    marker = [line for line in done.stdout.splitlines() if line.startswith("HEAVY=")]
+    assert marker, done.stdout + done.stderr
+    return done, json.loads(marker[0].removeprefix("HEAVY="))
+
+
+@pytest.fixture(scope="session")
+def cli_listing_heavy() -> Callable[..., tuple[subprocess.CompletedProcess[str], list[str]]]:
+    """`cli_listing_heavy(env, *argv)`: see run_cli_listing_heavy."""
+    return run_cli_listing_heavy
 
 
 @pytest.fixture(scope="session")

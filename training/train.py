@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from core.contract import EVENT_TIMESTAMP, SCORING_SERVICE
+from core.contract import EVENT_TIMESTAMP, SCORING_SERVICE_NAME, scoring_service
 from core.model.artifact import Reference, new_version_id, save_artifact
 from core.model.columns import LABEL, ModelColumns
 from core.model.compiled import COMPILED_TOLERANCE, CompiledModel
@@ -73,7 +73,7 @@ def train_model(
 
         store = open_store(settings)
     started = time.perf_counter()
-    frame = join_features(store, SCORING_SERVICE, loans, columns)
+    frame = join_features(store, scoring_service(), loans, columns)
     log.info("point-in-time join: %d loans in %.1f s", len(frame), time.perf_counter() - started)
     return fit_and_save(
         frame,
@@ -143,7 +143,7 @@ def fit_and_save(
         created_at=datetime.now(UTC),
         model_type=type(pipeline.named_steps["model"]).__name__,
         hyperparameters={**BOOSTING_PARAMS, "n_iter": int(pipeline.named_steps["model"].n_iter_)},
-        feature_service=SCORING_SERVICE.name,
+        feature_service=SCORING_SERVICE_NAME,
         feature_refs=list(columns.feature_refs),
         request_fields=[c.name for c in columns.request],
         model_columns=columns.names,

@@ -9,8 +9,8 @@ from core.contract import (
     CREATED_TIMESTAMP,
     CREDIT_HISTORY,
     EVENT_TIMESTAMP,
-    SCORING_SERVICE,
     ZIPCODE_FEATURES,
+    scoring_service,
 )
 from core.feast_store import apply_definitions, open_store
 from core.offline_store import PostgresOfflineWriter
@@ -57,7 +57,7 @@ def test_a_loan_sees_the_latest_snapshot_not_after_it(stack_settings: Settings) 
             ],
         }
     )
-    frame = store.get_historical_features(entity_df=loans, features=SCORING_SERVICE).to_df()
+    frame = store.get_historical_features(entity_df=loans, features=scoring_service()).to_df()
     frame = frame.sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
 
     assert frame.loc[0, "missed_payments_1y"] != frame.loc[0, "missed_payments_1y"]  # NaN

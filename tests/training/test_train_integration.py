@@ -12,10 +12,10 @@ from core.contract import (
     CREDIT_HISTORY,
     EVENT_TIMESTAMP,
     LOAN_TABLE,
-    SCORING_SERVICE,
     ZIPCODE_FEATURES,
     ViewContract,
     scoring_feature_refs,
+    scoring_service,
 )
 from core.feast_store import open_store
 from core.model.artifact import load_artifact
@@ -65,7 +65,7 @@ def test_the_artifact_describes_its_frame(
     assert meta.rows == len(trained.frame) == loans_in_store
     assert meta.frame_sha256 == frame_sha256(trained.frame)
     assert meta.feature_refs == scoring_feature_refs()
-    assert meta.feature_service == SCORING_SERVICE.name
+    assert meta.feature_service == scoring_service().name
     assert load_artifact(trained.path.parent, meta.version).metadata == meta
 
 
@@ -74,7 +74,7 @@ def test_the_same_offline_data_gives_the_same_frame(
 ) -> None:
     columns = ModelColumns.from_contract()
     again = join_features(
-        open_store(stack_settings), SCORING_SERVICE, read_loans(stack_settings), columns
+        open_store(stack_settings), scoring_service(), read_loans(stack_settings), columns
     )
     assert frame_sha256(again) == trained.metadata.frame_sha256
 

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
     """Longest the API waits for the online store before answering 503."""
 
     @property
+    def api_url(self) -> str:
+        """Where clients reach the scoring API (a bind-all address means this machine)."""
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+    @property
     def model_path(self) -> Path:
         return (
             self.model_dir.resolve() if self.model_dir is not None else self.state_path / "models"

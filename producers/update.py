@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +56,57 @@ def feature_options() -> list[FeatureOption]:
     return options
 
 
+# The scoring API's read of one entity's online values (scoring_api/api/routes/live.py).
+ENTITY_READ_PATH = "/live/entities"
+_API_TIMEOUT_S = 5.0
+
+
 def read_online_row(settings: Settings, view: ViewContract, key: Any) -> dict[str, Any] | None:
-    """The entity's current online features through Feast; None when it has none at all."""
+    """The entity's current online features; None when it has none at all.
+
+    Asked of the running scoring API, which has Feast loaded; with no API listening, read
+    through Feast in this process (which first imports it: seconds).
+    """
+    values = _read_through_api(settings, view, key)
+    if values is None:
+        values = _read_through_feast(settings, view, key)
+    row = {c.name: _typed(c, values.get(c.name)) for c in view.features}
+    return None if all(v is None for v in row.values()) else row
+
+
+def _read_through_api(settings: Settings, view: ViewContract, key: Any) -> dict[str, Any] | None:
+    """The view's values from the API; None if no API answers at its address."""
+    request = urllib.request.Request(
+        settings.api_url + ENTITY_READ_PATH,
+        data=json.dumps({"entity": view.entity.name, "key": key}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=_API_TIMEOUT_S) as response:  # noqa: S310
+            body = json.load(response)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # something else listens there, or an API without the live routes
+            return None
+        raise OnlineReadError(
+            f"the scoring API at {settings.api_url} could not read the online value of "
+            f"{view.entity.name} {view.entity_key.mask(key)}: {_api_error(exc)}"
+        ) from None
+    except (urllib.error.URLError, OSError):
+        log.debug("no scoring API at %s: reading through Feast", settings.api_url)
+        return None
+    return dict(body["views"][view.name]["values"] or {})
+
+
+def _api_error(exc: urllib.error.HTTPError) -> str:
+    try:
+        error = json.loads(exc.read())["error"]
+        return f"{error['code']} ({exc.code}): {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {exc.code}"
+
+
+def _read_through_feast(settings: Settings, view: ViewContract, key: Any) -> dict[str, Any]:
     masked = view.entity_key.mask(key)
     try:
         from core.feast_store import open_store
@@ -70,8 +122,7 @@ def read_online_row(settings: Settings, view: ViewContract, key: Any) -> dict[st
             f"cannot read the online value of {view.entity.name} {masked} ({reason}); "
             "is the stack up and `credit-pipeline init` done? Or give every feature option."
         ) from None
-    values = {c.name: _typed(c, result[c.name][0]) for c in view.features}
-    return None if all(v is None for v in values.values()) else values
+    return {c.name: result[c.name][0] for c in view.features}
 
 
 def _typed(column: Column, value: Any) -> Any:

@@ -139,19 +139,12 @@ def run_score(settings: Settings, args: argparse.Namespace) -> int:
     if args.local:
         body = asyncio.run(_score_local(settings, application, args.model_dir))
     else:
-        body = _score_remote(args.url or _default_url(settings), application)
+        body = _score_remote(args.url or settings.api_url, application)
     if args.json:
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
     else:
         sys.stdout.write(format_decision(body))
     return 0
-
-
-def _default_url(settings: Settings) -> str:
-    host = settings.api_host
-    if host in ("0.0.0.0", "::"):  # a bind-all address is not one to connect to
-        host = "127.0.0.1"
-    return f"http://{host}:{settings.api_port}"
 
 
 def _score_remote(base_url: str, application: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""`credit-pipeline bench [ingest|freshness|scoring|all] [--smoke]`: the benchmarks, end to end."""
+"""`credit-pipeline bench [ingest|freshness|scoring|all|startup] [--smoke]`: the benchmarks."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 import sys
@@ -54,7 +55,13 @@ def add_bench_commands(subparsers: Any) -> None:
         "synthetic history, runs the chosen parts with their baselines in the same run, prints "
         "a table and writes JSON and markdown reports. Stops everything at the end.",
     )
-    parser.add_argument("part", nargs="?", choices=(*PARTS, "all"), default="all")
+    parser.add_argument(
+        "part",
+        nargs="?",
+        choices=(*PARTS, "all", "startup"),
+        default="all",
+        help="`all` runs ingest, freshness and scoring; `startup` times everyday commands",
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes (seconds): checks the harness"
     )
@@ -73,6 +80,15 @@ def add_bench_commands(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="startup: also time another checkout's code (e.g. a git worktree of an older "
+        "commit), side by side",
     )
     parser.add_argument("--keep", action="store_true", help="keep the stack's temp dir and logs")
     parser.set_defaults(func=run_bench)
@@ -112,6 +128,8 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
         # lines: only the bench's own stay at INFO.
         logging.getLogger().setLevel(logging.WARNING)
         logging.getLogger("bench").setLevel(logging.INFO)
+    if args.part == "startup":
+        return _run_startup(settings, args)
     parts = PARTS if args.part == "all" else (args.part,)
     if "scoring" in parts and wrk_path() is None:
         _say(f"wrk not found, the closed loop falls back to the Python generator: {WRK_HINT}")
@@ -130,3 +148,20 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     sys.stdout.write(render_table(report) + "\n")
     sys.stdout.write(f"\nreports: {json_path} and {md_path}\n")
     return 0 if report["verified"] else 1
+
+
+def _run_startup(settings: Settings, args: argparse.Namespace) -> int:
+    from bench.machine import machine_info
+    from bench.startup import render, run_startup
+
+    rounds = args.rounds or (2 if args.smoke else 7)
+    result = run_startup(settings, rounds=rounds, against=args.against, keep=args.keep, say=_say)
+    table = render(result)
+    report = {**result.to_json(), "machine": machine_info(), "table": table}
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"bench-startup{'-smoke' if args.smoke else ''}.json"
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    sys.stdout.write(table + f"\n\nreport: {path}\n")
+    for failure in result.failures:
+        sys.stderr.write(f"failed: {failure}\n")
+    return 0 if not result.failures else 1

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -17,6 +21,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+
+# A terminal control sequence (colour, cursor movement).
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass
@@ -64,7 +71,23 @@ def materialize_latest(
         return None
     start = min(starts) - timedelta(seconds=1)
     end = datetime.now(UTC) + timedelta(seconds=1)
-    store.materialize(start_date=start, end_date=end, feature_views=[v.name for v in VIEWS])
+    for number, view in enumerate(VIEWS, start=1):
+        began = time.perf_counter()
+        # Feast prints a banner with terminal colour codes on stdout; in a log file they are
+        # noise. Our own line per view says what was done and how long it took.
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            store.materialize(start_date=start, end_date=end, feature_views=[view.name])
+        for line in _ANSI_ESCAPE.sub("", printed.getvalue()).splitlines():
+            if line.strip():
+                log.debug("feast: %s", line.strip())
+        log.info(
+            "materialized %s into Redis (%d of %d) in %.1f s",
+            view.name,
+            number,
+            len(VIEWS),
+            time.perf_counter() - began,
+        )
     return start, end
 
 

@@ -68,8 +68,14 @@ def test_online_values_are_the_latest_offline_snapshot(
             assert got == expected, f"{view.name}.{feature}"
 
 
-def test_init_twice_leaves_the_same_counts(initialised: Settings, history: History) -> None:
+def test_init_twice_leaves_the_same_counts(
+    initialised: Settings, history: History, capfd: pytest.CaptureFixture[str]
+) -> None:
     before = _counts(initialised)
     report = run_init(initialised, history)
     assert _counts(initialised) == before
     assert set(report.inserted.values()) == {0}
+    out, err = capfd.readouterr()
+    # Feast's coloured materialization banner does not reach a terminal or a log file.
+    assert "\x1b" not in out + err
+    assert "Materializing" not in out

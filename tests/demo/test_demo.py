@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -111,6 +112,75 @@ def _try_the_hints(output: str, settings: Settings) -> None:
             assert EXAMPLE_REQUEST["dob_ssn"] not in out
 
 
+def readme_demo_commands() -> list[str]:
+    """The README's commands for "with `./run demo` running", comments cut, lines joined."""
+    text = (REPO_ROOT / "README.md").read_text()
+    block = text.split("With `./run demo` running", 1)[1].split("```sh\n", 1)[1].split("```")[0]
+    commands, current = [], ""
+    for line in block.splitlines():
+        code = line.split(" #", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        current += code.removesuffix("\\").strip() + (" " if code.endswith("\\") else "")
+        if current and not code.endswith("\\"):
+            commands.append(current)
+            current = ""
+    return commands
+
+
+# How each README command is known to work: a long-running one runs until `until` appears in
+# its output (or `seconds` pass), then gets Ctrl-C and must exit 0.
+_LONG_RUNNING = {
+    "credit-pipeline process &": ("assigned", 120.0),
+    "credit-pipeline serve --port 8001 &": ("scoring API ready", 120.0),
+    "credit-pipeline watch": (None, 8.0),
+    "credit-pipeline produce stream": ("events/s (Ctrl-C stops)", 60.0),
+}
+
+
+def _interrupt_when(
+    shell: subprocess.Popen[str], until: str | None, seconds: float, *, command: str
+) -> str:
+    """Its output once `until` was printed (or `seconds` passed) and Ctrl-C stopped it."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(shell.stdout or []), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and shell.poll() is None:
+        if until is not None and any(until in line for line in lines):
+            break
+        time.sleep(0.2)
+    assert shell.poll() is None, (command, "".join(lines))
+    assert until is None or any(until in line for line in lines), (command, "".join(lines))
+    os.killpg(shell.pid, signal.SIGINT)
+    shell.wait(60)
+    reader.join(10)
+    return "".join(lines)
+
+
+def _try_the_readme(settings: Settings) -> None:
+    """Run the README's commands beside the demo as printed (`&` dropped: the test waits)."""
+    env = {**os.environ, **settings_env(settings)}
+    # The user sets no metrics port: the default is taken by the demo's processor here or
+    # not, and `process` must cope either way.
+    env.pop("CREDIT_METRICS_PORT")
+    env["PATH"] = f"{REPO_ROOT / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"  # the README's note
+    commands = readme_demo_commands()
+    assert len(commands) == 8, commands
+    for command in commands:
+        long_running = next((v for k, v in _LONG_RUNNING.items() if command.startswith(k)), None)
+        shell = _shell(command.removesuffix("&").strip(), env)
+        if long_running is not None:
+            out = _interrupt_when(shell, *long_running, command=command)
+        else:
+            out, _ = shell.communicate(timeout=300)
+        assert shell.returncode == 0, (command, out)
+        assert "Traceback" not in out, (command, out)
+        assert EXAMPLE_REQUEST["dob_ssn"] not in out, (command, out)  # masked everywhere
+        if command.startswith("credit-pipeline score"):
+            assert out.split()[0] in ("APPROVED", "REJECTED"), out
+        if command.startswith("credit-pipeline train"):
+            assert "saved to" in out, out
+
+
 def _demo_in_foreground(settings: Settings) -> subprocess.CompletedProcess[str]:
     """`credit-pipeline demo` with these settings, expected to refuse and end on its own."""
     return subprocess.run(
@@ -146,6 +216,7 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
         decision = _post(base + "/v1/loan-decisions", EXAMPLE_REQUEST)
         assert decision["decision"] in {"approved", "rejected"}
         _try_the_hints(output, demo_settings)
+        _try_the_readme(demo_settings)
 
         # A second demo on the same state dir says so and changes nothing.
         second = _demo_in_foreground(demo_settings)

@@ -1,4 +1,9 @@
-"""Progress lines for long CLI steps (stderr, so stdout stays clean for scripts)."""
+"""Progress for long CLI steps, on stderr so stdout stays clean for scripts.
+
+Two forms, one style for the whole CLI: `Progress` prints a line as each step starts and ends
+(kept in logs); `progress_bar` draws a tqdm bar with rate and time left inside a step, only on
+an interactive terminal: in a log file or a pipe it writes nothing, so no control codes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,35 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Protocol, TextIO
+
+
+class Bar(Protocol):
+    def update(self, n: float = 1) -> bool | None: ...
+
+
+@contextmanager
+def progress_bar(
+    total: float, what: str, unit: str = "it", stream: TextIO | None = None
+) -> Iterator[Bar]:
+    """A bar of `total` `unit`s titled `what`, drawn only if `stream` (stderr) is a terminal."""
+    from tqdm import tqdm
+
+    out = sys.stderr if stream is None else stream
+    bar = tqdm(
+        total=total,
+        desc=f"      {what}",
+        unit=unit,
+        file=out,
+        disable=not out.isatty(),
+        leave=False,  # the step's "done" line stays, the bar goes
+        dynamic_ncols=True,
+        mininterval=0.2,
+    )
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 class Progress:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from core.console import Progress
+from core.console import Progress, progress_bar
 from core.contract import CREDIT_HISTORY, LOAN_TABLE, VIEWS, ZIPCODE_FEATURES
 from core.history import History
 from core.offline_store import PostgresOfflineWriter
@@ -46,12 +46,16 @@ def _frames(history: History) -> dict[str, pd.DataFrame]:
 def load_history(writer: PostgresOfflineWriter, history: History, report: InitReport) -> None:
     """Append the history to the offline tables; rows already there are skipped."""
     frames = _frames(history)
-    for view in VIEWS:
-        frame = frames[view.name]
-        report.offered[view.table] = len(frame)
-        report.inserted[view.table] = writer.append_view_history(view, frame)
-    report.offered[LOAN_TABLE] = len(history.loans)
-    report.inserted[LOAN_TABLE] = writer.append_loans(history.loans)
+    total = sum(len(f) for f in frames.values()) + len(history.loans)
+    with progress_bar(total, "rows copied", unit="rows") as bar:
+        for view in VIEWS:
+            frame = frames[view.name]
+            report.offered[view.table] = len(frame)
+            report.inserted[view.table] = writer.append_view_history(view, frame)
+            bar.update(len(frame))
+        report.offered[LOAN_TABLE] = len(history.loans)
+        report.inserted[LOAN_TABLE] = writer.append_loans(history.loans)
+        bar.update(len(history.loans))
     for table in (*(v.table for v in VIEWS), LOAN_TABLE):
         report.totals[table] = writer.count(table)
 
@@ -71,23 +75,25 @@ def materialize_latest(
         return None
     start = min(starts) - timedelta(seconds=1)
     end = datetime.now(UTC) + timedelta(seconds=1)
-    for number, view in enumerate(VIEWS, start=1):
-        began = time.perf_counter()
-        # Feast prints a banner with terminal colour codes on stdout; in a log file they are
-        # noise. Our own line per view says what was done and how long it took.
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            store.materialize(start_date=start, end_date=end, feature_views=[view.name])
-        for line in _ANSI_ESCAPE.sub("", printed.getvalue()).splitlines():
-            if line.strip():
-                log.debug("feast: %s", line.strip())
-        log.info(
-            "materialized %s into Redis (%d of %d) in %.1f s",
-            view.name,
-            number,
-            len(VIEWS),
-            time.perf_counter() - began,
-        )
+    with progress_bar(len(VIEWS), "views materialized", unit="views") as bar:
+        for number, view in enumerate(VIEWS, start=1):
+            began = time.perf_counter()
+            # Feast prints a banner with terminal colour codes on stdout; in a log file they
+            # are noise. Our own line per view says what was done and how long it took.
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                store.materialize(start_date=start, end_date=end, feature_views=[view.name])
+            for line in _ANSI_ESCAPE.sub("", printed.getvalue()).splitlines():
+                if line.strip():
+                    log.debug("feast: %s", line.strip())
+            bar.update()
+            log.info(
+                "materialized %s into Redis (%d of %d) in %.1f s",
+                view.name,
+                number,
+                len(VIEWS),
+                time.perf_counter() - began,
+            )
     return start, end
 
 

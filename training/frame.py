@@ -14,6 +14,7 @@ import pandas as pd
 import psycopg2
 from psycopg2 import sql
 
+from core.console import progress_bar
 from core.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_COLUMNS, LOAN_TABLE
 from core.model.columns import LABEL, LOAN_ID, ModelColumns
 from core.model.errors import NoTrainingDataError, TrainingError
@@ -101,16 +102,19 @@ def join_features(
         [LOAN_ID, *ENTITY_NAMES, *(c.name for c in columns.request), LABEL, EVENT_TIMESTAMP]
     ].sort_values([EVENT_TIMESTAMP, LOAN_ID])
     parts = []
-    for start in range(0, len(entity_df), chunk_rows):
-        chunk = entity_df.iloc[start : start + chunk_rows]
-        try:
-            parts.append(store.get_historical_features(entity_df=chunk, features=service).to_df())
-        except Exception as exc:  # Feast raises many types; the message is what a user needs
-            raise TrainingError(
-                f"the point-in-time join of loans with feature service {service.name!r} "
-                f"failed ({type(exc).__name__}: {exc}). Has `credit-pipeline init` applied "
-                "the feature repository?"
-            ) from exc
+    with progress_bar(len(entity_df), "point-in-time join", unit="loans") as bar:
+        for start in range(0, len(entity_df), chunk_rows):
+            chunk = entity_df.iloc[start : start + chunk_rows]
+            try:
+                joined_chunk = store.get_historical_features(entity_df=chunk, features=service)
+                parts.append(joined_chunk.to_df())
+            except Exception as exc:  # Feast raises many types; the message is what users need
+                raise TrainingError(
+                    f"the point-in-time join of loans with feature service {service.name!r} "
+                    f"failed ({type(exc).__name__}: {exc}). Has `credit-pipeline init` applied "
+                    "the feature repository?"
+                ) from exc
+            bar.update(len(chunk))
     joined = pd.concat(parts, ignore_index=True)
     if len(joined) != len(entity_df) or joined[LOAN_ID].duplicated().any():
         raise TrainingError(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from core.console import progress_bar
 from core.contract import EVENT_TIMESTAMP, SCORING_SERVICE_NAME, scoring_service
 from core.model.artifact import Reference, new_version_id, save_artifact
 from core.model.columns import LABEL, ModelColumns
@@ -125,14 +126,19 @@ def fit_and_save(
         "majority": majority_pipeline(),
     }
     metrics: dict[str, dict[str, float | None]] = {}
-    for name, estimator in estimators.items():
-        started = time.perf_counter()
-        estimator.fit(train[columns.names], y_train)
-        p_test = estimator.predict_proba(split.test[columns.names])[:, 1]
-        metrics[name] = evaluate(y_test, p_test, threshold)
-        log.info(
-            "%s: fitted in %.1f s, holdout %s", name, time.perf_counter() - started, metrics[name]
-        )
+    with progress_bar(len(estimators), "models fitted", unit="models") as bar:
+        for name, estimator in estimators.items():
+            started = time.perf_counter()
+            estimator.fit(train[columns.names], y_train)
+            p_test = estimator.predict_proba(split.test[columns.names])[:, 1]
+            metrics[name] = evaluate(y_test, p_test, threshold)
+            bar.update()
+            log.info(
+                "%s: fitted in %.1f s, holdout %s",
+                name,
+                time.perf_counter() - started,
+                metrics[name],
+            )
     pipeline = estimators["model"]
     p_model = pipeline.predict_proba(split.test[columns.names])[:, 1]
     rows = model_rows(split.test, columns)

@@ -11,3 +11,7 @@ class ConfigurationError(CreditPipelineError):
 
 class KafkaUnreachableError(CreditPipelineError):
     """No Kafka broker answered at the configured address."""
+
+
+class OfflineStoreError(CreditPipelineError):
+    """The offline store (Postgres) refused or could not be reached."""

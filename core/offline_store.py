@@ -32,17 +32,13 @@ from core.contract import (
     Column,
     ViewContract,
 )
-from core.errors import CreditPipelineError
+from core.errors import OfflineStoreError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Namespace of the deterministic event ids given to history rows (so a reload is a no-op).
 HISTORY_NAMESPACE = uuid.UUID("6f1c2f55-0e0b-4b59-9d7a-3c1d5b0b8e21")
-
-
-class OfflineStoreError(CreditPipelineError):
-    """The offline store (Postgres) refused or could not be reached."""
 
 
 def view_columns(view: ViewContract) -> list[str]:

@@ -117,7 +117,7 @@ def _entity_pool(settings: Settings, history: HistorySource) -> EntityPool:
     # (synthetic of any size and seed, or the tutorial's), and updates start from their
     # latest values, so each one is a plausible change rather than a jump. Without an
     # initialised store, the default synthetic history (what a default `init` loads) stands in.
-    from core.offline_store import OfflineStoreError
+    from core.errors import OfflineStoreError
     from producers.entities import EntityPool, pool_from_history, pool_from_offline_store
 
     try:

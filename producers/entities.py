@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import psycopg2
 from psycopg2 import sql
 
 from core.contract import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VIEWS, ViewContract
-from core.history import History
-from core.offline_store import OfflineStoreError
+from core.errors import OfflineStoreError
 from core.settings import Settings
-from producers.replay import view_frames
+
+if TYPE_CHECKING:
+    # Only a pool built from a history frame needs pandas: `produce stream` on an initialised
+    # store reads its entities with plain SQL and starts without it.
+    import pandas as pd
+
+    from core.history import History
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ class EntityPool:
 
 def pool_from_history(history: History, limit: int = MAX_ENTITIES_PER_VIEW) -> EntityPool:
     """Each entity's latest history row."""
+    from producers.replay import view_frames
+
     rows: dict[str, list[dict[str, Any]]] = {}
     for view, frame in view_frames(history):
         names = [c.name for c in view.row_columns]
@@ -99,5 +105,7 @@ def _latest_rows(cur: Any, schema: str, view: ViewContract, limit: int) -> list[
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    import pandas as pd
+
     # to_dict("records") yields Python ints and strs, which json can encode.
     return [r for r in frame.to_dict("records") if not any(pd.isna(v) for v in r.values())]

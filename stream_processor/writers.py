@@ -12,8 +12,9 @@ import psycopg2
 import redis.exceptions
 
 from core.contract import VIEWS, ViewContract
+from core.errors import OfflineStoreError
 from core.events import UpdateEvent
-from core.offline_store import OfflineStoreError, PostgresOfflineWriter
+from core.offline_store import PostgresOfflineWriter
 from core.settings import Settings
 from stream_processor.batching import offline_rows
 from stream_processor.errors import FeatureViewNotRegistered

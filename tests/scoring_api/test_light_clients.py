@@ -1,4 +1,4 @@
-"""`score` and `produce update` beside a running API: they ask it, and import no Feast.
+"""`score`, `produce update` and `produce stream` beside a running stack and API: no heavy import.
 
 The API has Feast loaded; a client that asks it over HTTP starts in well under a second
 instead of paying `import feast` (~5 s). Each command runs in a fresh interpreter that lists
@@ -111,3 +111,13 @@ def test_produce_update_reads_the_current_values_from_the_api(
     finally:
         consumer.close()
     assert event.row == {"dob_ssn": person, **online, "missed_payments_6m": 0}
+
+
+def test_produce_stream_reads_its_entities_without_pandas(
+    api: Settings, cli_listing_heavy: Run
+) -> None:
+    # The entities come from the offline store with plain SQL; no history frame is built.
+    done, heavy = cli_listing_heavy(_env(api), "produce", "stream", "--rate", "100", "--count", "5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("stream: 5 sent, 5 delivered"), done.stdout
+    assert heavy == []

@@ -1,15 +1,16 @@
 """Progress for long CLI steps, on stderr so stdout stays clean for scripts.
 
-Two forms, one style for the whole CLI: `Progress` prints a line as each step starts and ends
-(kept in logs); `progress_bar` draws a tqdm bar with rate and time left inside a step, only on
-an interactive terminal: in a log file or a pipe it writes nothing, so no control codes.
+One style for the whole CLI: `Progress` prints a line as each step starts and ends (kept in
+logs); inside a step, `progress_bar` draws a tqdm bar with rate and time left, and `waiting`
+an elapsed-time counter for a wait of unknown length. Those two draw only on an interactive
+terminal: in a log file or a pipe they write nothing, so no control codes.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol, TextIO
 
@@ -40,6 +41,27 @@ def progress_bar(
         yield bar
     finally:
         bar.close()
+
+
+@contextmanager
+def waiting(what: str, stream: TextIO | None = None) -> Iterator[Callable[[], None]]:
+    """An elapsed-time counter titled `what`, for a wait of unknown length (a server that
+    starts); yields the function that redraws it. Drawn only on a terminal, like the bar."""
+    from tqdm import tqdm
+
+    out = sys.stderr if stream is None else stream
+    counter = tqdm(
+        total=None,
+        desc=f"      {what}",
+        bar_format="{desc}: {elapsed}",
+        file=out,
+        disable=not out.isatty(),
+        leave=False,
+    )
+    try:
+        yield counter.refresh
+    finally:
+        counter.close()
 
 
 class Progress:

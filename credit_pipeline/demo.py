@@ -98,8 +98,16 @@ def wait_for(
     check: Callable[[], bool], child: ChildProcess, what: str, stop: threading.Event
 ) -> None:
     """Until `check()`; fails if the child exits or READY_TIMEOUT_S passes."""
+    from core.console import waiting
+
     try:
-        child.wait_ready(lambda: stop.is_set() or check(), READY_TIMEOUT_S, what, interval=_POLL_S)
+        with waiting(f"waiting for the {child.name}") as redraw:
+
+            def ready() -> bool:
+                redraw()
+                return stop.is_set() or check()
+
+            child.wait_ready(ready, READY_TIMEOUT_S, what, interval=_POLL_S)
     except ChildFailedError as exc:
         raise DemoError(str(exc)) from exc
     if stop.is_set():
@@ -168,6 +176,8 @@ def _run_children(
     stop: threading.Event,
     out: TextIO,
 ) -> int:
+    out.write("starting the processor and the scoring API\n")
+    out.flush()
     processor = children.start("processor", ["process"], signal.SIGTERM)
     wait_for(lambda: "stream processor ready" in processor.log_tail(400), processor, "ready", stop)
     out.write("processor ready\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from core.console import progress_bar
+from core.console import progress_bar, waiting
 
 
 class _Terminal(io.StringIO):
@@ -31,3 +31,13 @@ def test_in_a_log_file_or_a_pipe_nothing_is_written() -> None:
     with progress_bar(4, "rows copied", unit="rows", stream=out) as bar:
         bar.update(4)
     assert out.getvalue() == ""
+
+
+def test_a_wait_shows_its_elapsed_time_on_a_terminal_only() -> None:
+    out, log = _Terminal(), io.StringIO()
+    for stream in (out, log):
+        with waiting("waiting for the processor", stream=stream) as redraw:
+            time.sleep(1.1)
+            redraw()
+    assert "waiting for the processor: 00:01" in out.getvalue()
+    assert log.getvalue() == ""

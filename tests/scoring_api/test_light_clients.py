@@ -22,6 +22,7 @@ from core.contract import CREDIT_HISTORY
 from core.events import parse_event, topic_name
 from core.ports import free_port
 from core.settings import Settings, settings_env
+from credit_pipeline.demo_setup import answers
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +40,9 @@ def api(trained_stack: Any, tmp_path: Path, start_python: Callable[..., Any]) ->
     )
     server = start_python(settings, tmp_path / "api.log", "-m", "credit_pipeline.cli", "serve")
 
-    def ready() -> bool:
-        try:
-            with urllib.request.urlopen(settings.api_url + "/readyz", timeout=2) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
-
     try:
-        server.wait_for(ready, 120, "the API to be ready", interval=0.25)
+        ready = settings.api_url + "/readyz"
+        server.wait_for(lambda: answers(ready), 120, "the API to be ready", interval=0.25)
         yield settings
     finally:
         server.child.stop(30)

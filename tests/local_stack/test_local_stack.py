@@ -400,18 +400,21 @@ def test_a_private_state_dir_keeps_its_cluster_under_the_system_dir_as_root(
 
 @pytest.mark.skipif(not sysuser.running_as_root(), reason="root-only: checks the root path")
 def test_a_cluster_made_in_a_dir_that_became_private_is_reported(state_dir: Path) -> None:
-    settings = make_settings(state_dir).model_copy(
-        update={"pg_system_dir": state_dir.parent / "system"}
-    )
+    # Outside the directory made private below: from a private checkout the binaries are
+    # copied there, and that copy must stay reachable.
+    system_dir = sysuser.scratch_state_dir("credit-system-")
+    settings = make_settings(state_dir).model_copy(update={"pg_system_dir": system_dir})
     stack = LocalStack(settings)
-    assert all(status.healthy for status in stack.up(timeout=60))
-    stack.down(timeout=10)
-    state_dir.parent.chmod(0o700)
     try:
+        assert all(status.healthy for status in stack.up(timeout=60))
+        stack.down(timeout=10)
+        state_dir.parent.chmod(0o700)
         with pytest.raises(StackPermissionError) as caught:
             stack.up(timeout=10)
     finally:
         state_dir.parent.chmod(0o711)
+        stack.down(timeout=10)
+        shutil.rmtree(system_dir, ignore_errors=True)
     message = str(caught.value)
     assert str(state_dir.parent) in message and "chmod o+x" in message
     assert str(state_dir / "data" / "postgres") in message

@@ -50,6 +50,7 @@ def run_stream(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_update(settings: Settings, args: argparse.Namespace) -> int:
     from core.topics import ensure_topics
+    from producers.config import ONE_EVENT
     from producers.producer import EventProducer
     from producers.update import (
         build_update,
@@ -83,7 +84,7 @@ def run_update(settings: Settings, args: argparse.Namespace) -> int:
     else:
         online = None if complete else read_online_row(settings, view, key)
     event = build_update(view, key, given, online)
-    producer = EventProducer(settings)
+    producer = EventProducer(settings, config=ONE_EVENT)
     try:
         producer.send(event)
         report = producer.flush(FLUSH_TIMEOUT_S)

@@ -41,11 +41,12 @@ def run_stream(settings: Settings, args: argparse.Namespace) -> int:
 
     ensure_topics(settings)
     pool = _entity_pool(settings, args.history_source)
-    sys.stderr.write(f"updating {pool.describe()} at {args.rate:g} events/s (Ctrl-C stops)\n")
     updates: Iterable[UpdateEvent] = RandomUpdates(pool, seed=args.seed)
     if args.count is not None:
         updates = islice(updates, args.count)
-    return send(settings, "stream", updates, rate=args.rate)
+    # Said once Ctrl-C is handled: a Ctrl-C right after it stops and flushes, not interrupts.
+    announce = f"updating {pool.describe()} at {args.rate:g} events/s (Ctrl-C stops)"
+    return send(settings, "stream", updates, rate=args.rate, announce=announce)
 
 
 def run_update(settings: Settings, args: argparse.Namespace) -> int:

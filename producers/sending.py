@@ -23,10 +23,16 @@ _TICKS_PER_PLAIN_LINE = 10  # without a terminal, one progress line every ~5 s
 
 
 def send(
-    settings: Settings, what: str, events: Iterable[UpdateEvent], *, rate: float | None = None
+    settings: Settings,
+    what: str,
+    events: Iterable[UpdateEvent],
+    *,
+    rate: float | None = None,
+    announce: str | None = None,
 ) -> int:
     """Send `events` (at `rate` per second, or as fast as they go), showing progress until
-    they are all delivered or Ctrl-C; print the result. 0 if every event was delivered."""
+    they are all delivered or Ctrl-C; print the result. 0 if every event was delivered.
+    `announce` is printed once Ctrl-C stops the sending (so it may say so)."""
     from producers.producer import EventProducer
     from producers.pump import pump
 
@@ -34,6 +40,9 @@ def send(
     line = ProgressLine()
     try:
         with stop_on_sigint() as stop:
+            if announce is not None:
+                sys.stderr.write(announce + "\n")
+                sys.stderr.flush()
             result = pump(
                 producer,
                 events,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
+import signal
+import subprocess
+import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -19,7 +23,7 @@ from confluent_kafka.admin import AdminClient
 from core.contract import CREATED_TIMESTAMP, CREDIT_HISTORY, EVENT_TIMESTAMP
 from core.events import UpdateEvent, parse_event, view_of_topic
 from core.offline_store import history_event_ids
-from core.settings import Settings
+from core.settings import REPO_ROOT, Settings, settings_env
 from core.topics import ensure_topics, topic_names
 from history import generate_history, save_history_parquet
 from history.options import HISTORY_OPTIONS
@@ -171,3 +175,28 @@ def test_update_of_an_unknown_entity_needs_every_feature(kafka_settings: Setting
     with pytest.raises(MissingFeaturesError, match="--mortgage-due") as caught:
         _run(kafka_settings, "update", "--dob-ssn", person, "--credit-card-due", "5")
     assert person[-4:] not in str(caught.value)
+
+
+def test_a_stream_stopped_as_soon_as_it_says_ctrl_c_stops_it_stops_cleanly(
+    kafka_settings: Settings,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
+    stream = subprocess.Popen(
+        [sys.executable, "-m", "credit_pipeline.cli", "produce", "stream", "--rate", "20"],
+        cwd=REPO_ROOT,
+        env={**env, **settings_env(kafka_settings)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert stream.stderr is not None
+        for line in stream.stderr:  # Ctrl-C the moment the command promises it stops
+            if "(Ctrl-C stops)" in line:
+                stream.send_signal(signal.SIGINT)
+                break
+        out, err = stream.communicate(timeout=60)
+    finally:
+        stream.kill()
+    assert stream.returncode == 0, err
+    assert "(stopped by Ctrl-C)" in out

@@ -62,7 +62,7 @@ class OfflineWriter(Protocol):
 
 def push_targets(store: FeatureStore, view: ViewContract) -> list[FeatureView]:
     """The registered feature views fed by the view's push source (what `store.push` writes)."""
-    push_name = view.push_source.name
+    push_name = view.push_source_name
     targets = [
         fv
         for fv in store.list_feature_views(allow_cache=True)

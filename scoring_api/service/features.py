@@ -52,7 +52,7 @@ class OnlineFeatureReader:
         # A view without TTL (None or 0) never goes stale, as in Feast's point-in-time join;
         # a row older than its serving_max_age is STALE, one only older than its TTL flagged.
         self._ttl: dict[str, timedelta | None] = {
-            view: VIEWS_BY_NAME[view].view.ttl or None for view in self._views
+            view: VIEWS_BY_NAME[view].ttl for view in self._views
         }
         self._max_age = {view: VIEWS_BY_NAME[view].serving_max_age for view in self._views}
 

@@ -116,7 +116,7 @@ def _old_views(readings: dict[str, ViewReading], now: datetime) -> list[str]:
     warnings = []
     for view, reading in readings.items():
         if reading.older_than_ttl and reading.event_timestamp is not None:
-            ttl = VIEWS_BY_NAME[view].view.ttl or timedelta()
+            ttl = VIEWS_BY_NAME[view].ttl or timedelta()
             age_days = (now - reading.event_timestamp).days
             warnings.append(
                 f"{view}: values are {age_days} days old, beyond the {ttl.days}-day window "

@@ -121,7 +121,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Handler of `demo`: one per state dir, on free ports, or nothing is started."""
     from core.ports import require_free_port
 
-    page = f"http://{settings.api_host}:{settings.api_port}/"
+    page = settings.api_url + "/"
     with demo_lock(settings, page):
         require_free_port(settings.api_host, settings.api_port, "CREDIT_API_PORT")
         return _run_demo(settings, args)
@@ -182,7 +182,7 @@ def _run_children(
     wait_for(lambda: "stream processor ready" in processor.log_tail(400), processor, "ready", stop)
     out.write("processor ready\n")
     api = children.start("api", ["serve"], signal.SIGTERM)
-    base = f"http://{settings.api_host}:{settings.api_port}"
+    base = settings.api_url
     wait_for(lambda: answers(f"{base}/readyz"), api, "answer on /readyz", stop)
     out.write(f"scoring API ready on {base}\n")
     # SIGINT: the producer flushes what it has sent before it exits.

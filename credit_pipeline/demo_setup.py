@@ -159,7 +159,7 @@ def try_next(settings: Settings, out: TextIO) -> None:
     """
     from scoring_api.schemas import EXAMPLE_REQUEST
 
-    base = f"http://{settings.api_host}:{settings.api_port}"
+    base = settings.api_url
     dob_ssn = EXAMPLE_REQUEST["dob_ssn"]
     body = json.dumps(EXAMPLE_REQUEST)
     cli = typed_command()

@@ -1,8 +1,9 @@
 """A subcommand parser whose options are added the first time it is used.
 
-Options generated from the feature contract need `core.contract`, which imports Feast (~5 s).
-A subcommand built with `add_options=` adds them only when that subcommand is parsed or its
-help printed, so `credit-pipeline --help` and the other commands never pay for the import.
+Options generated from the feature contract need `core.contract`: cheap while its snapshot is
+fresh, but after the Feast definitions change it reads them (imports Feast, ~5 s) until the
+snapshot is refreshed. A subcommand built with `add_options=` adds them only when that
+subcommand is parsed or its help printed, so the other commands never pay for that.
 It is argparse's public extension point: `add_subparsers(parser_class=LazyOptionsParser)`,
 then `subcommands.add_parser(name, add_options=...)`.
 """
@@ -14,6 +15,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 AddOptions = Callable[[argparse.ArgumentParser], None]
+
+
+def option_flag(name: str) -> str:
+    """The command-line flag of a contract name: `missed_payments_6m` -> `--missed-payments-6m`."""
+    return "--" + name.replace("_", "-")
 
 
 class LazyOptionsParser(argparse.ArgumentParser):

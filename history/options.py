@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    # Not at run time: it imports the contract, hence Feast (~5 s), which `--help` must not pay.
+    # Not at run time: it imports pandas, which `--help` must not pay.
     from core.history import History
 
 

@@ -7,12 +7,13 @@ import asyncio
 import sys
 from typing import Any
 
+from core.cli_options import option_flag
+from core.contract import ENTITY_KEYS
 from core.errors import ConfigurationError
 from core.settings import Settings
 
-# One flag per entity of the contract; tests/live/test_watch_cli.py checks they match
-# ENTITY_KEYS (reading the contract here would make `--help` pay for `import feast`).
-ENTITY_FLAGS = {"dob_ssn": "--dob-ssn", "zipcode": "--zipcode"}
+# One flag per entity of the contract.
+ENTITY_FLAGS = {name: option_flag(name) for name in ENTITY_KEYS}
 
 
 def add_watch_commands(subparsers: Any) -> None:

@@ -11,12 +11,12 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from core.cli_options import LazyOptionsParser
+from core.cli_options import LazyOptionsParser, option_flag
 from producers.commands import run_replay, run_stream, run_update
 
 if TYPE_CHECKING:
-    # Imported lazily below: the contract imports Feast (~5 s), which `credit-pipeline
-    # --help` and the commands of other components must not pay.
+    # Imported lazily below: `core.history` imports pandas, which `credit-pipeline --help` and
+    # the commands of other components must not pay.
     from core.contract import ViewContract
     from core.history import HistorySource
 
@@ -107,7 +107,7 @@ def _entity_type(view: ViewContract) -> Callable[[str], Any]:
 def _add_update_options(parser: argparse.ArgumentParser) -> None:
     """Entity and feature options generated from the contract, never typed here."""
     from core.contract import VIEWS
-    from producers.update import feature_options, option_flag
+    from producers.update import feature_options
 
     entity = parser.add_mutually_exclusive_group(required=True)
     for view in VIEWS:

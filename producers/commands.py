@@ -14,8 +14,8 @@ from producers.errors import ProducerError
 from producers.sending import FLUSH_TIMEOUT_S, send, write_failures
 
 if TYPE_CHECKING:
-    # Imported lazily below: the contract imports Feast (~5 s), which `credit-pipeline
-    # --help` and the commands of other components must not pay.
+    # Imported where used: `core.history` imports pandas, which `credit-pipeline --help` and
+    # `produce update` must not pay.
     from core.contract import ViewContract
     from core.events import UpdateEvent
     from core.history import HistorySource
@@ -50,13 +50,13 @@ def run_stream(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_update(settings: Settings, args: argparse.Namespace) -> int:
+    from core.cli_options import option_flag
     from core.topics import ensure_topics
     from producers.config import ONE_EVENT
     from producers.producer import EventProducer
     from producers.update import (
         build_update,
         feature_options,
-        option_flag,
         read_online_row,
         require_features,
         starting_row,

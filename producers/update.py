@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.cli_options import option_flag
 from core.contract import VIEWS, Column, ViewContract
 from core.events import UpdateEvent, new_event
 from core.settings import Settings
@@ -21,11 +22,6 @@ from producers.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def option_flag(name: str) -> str:
-    """The command-line flag of a contract name: `missed_payments_6m` -> `--missed-payments-6m`."""
-    return "--" + name.replace("_", "-")
 
 
 @dataclass(frozen=True)

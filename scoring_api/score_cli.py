@@ -1,8 +1,7 @@
 """`credit-pipeline score`: one loan application, decided by the running API or in-process.
 
-The options are the loan request's fields, generated from the feature contract. The contract
-imports Feast (~5 s), so they are added when `score` itself is parsed or its help printed
-(core.cli_options), not when the CLI builds its parser for every other command.
+The options are the loan request's fields, generated from the feature contract, and added when
+`score` itself is parsed or its help printed (core.cli_options).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from core.cli_options import Subcommands
+from core.cli_options import Subcommands, option_flag
 from core.errors import CreditPipelineError
 from core.settings import Settings
 
@@ -61,10 +60,6 @@ def _required() -> list[str]:
     return [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS if c.kind != "float64")]
 
 
-def _option(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _add_application_options(parser: argparse.ArgumentParser) -> None:
     from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
     from scoring_api.schemas import REQUEST_RULES
@@ -72,7 +67,7 @@ def _add_application_options(parser: argparse.ArgumentParser) -> None:
     for name, key in ENTITY_KEYS.items():
         form = key.tags.get("pattern") or f"{key.tags.get('minimum')}..{key.tags.get('maximum')}"
         parser.add_argument(
-            _option(name),
+            option_flag(name),
             dest=name,
             type=_PY_TYPES[key.kind],
             help=f"entity key, {form} (required)",
@@ -81,7 +76,7 @@ def _add_application_options(parser: argparse.ArgumentParser) -> None:
         rule = REQUEST_RULES[column.name]
         optional = " (optional)" if column.kind == "float64" else " (required)"
         parser.add_argument(
-            _option(column.name),
+            option_flag(column.name),
             dest=column.name,
             type=_PY_TYPES[column.kind],
             choices=rule.get("values"),
@@ -99,7 +94,7 @@ def _application(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
         application = {k: sampled[k] if v is None else v for k, v in application.items()}
         shown = ", ".join(f"{n} {k.mask(application[n])}" for n, k in ENTITY_KEYS.items())
         sys.stderr.write(f"sampled a stored loan application ({shown})\n")
-    missing = [_option(n) for n in _required() if application[n] is None]
+    missing = [option_flag(n) for n in _required() if application[n] is None]
     if missing:
         raise ScoreError(
             f"missing {', '.join(missing)}: give them, or add --sample to take the rest from a "

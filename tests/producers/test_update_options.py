@@ -6,13 +6,14 @@ import argparse
 
 import pytest
 
+from core.cli_options import option_flag
 from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
 from core.errors import CreditPipelineError
 from core.events import parse_event
 from history.options import HISTORY_OPTIONS
 from producers.cli import add_produce_commands
 from producers.errors import MissingFeaturesError, NothingToUpdateError
-from producers.update import build_update, feature_options, option_flag, starting_row
+from producers.update import build_update, feature_options, starting_row
 
 PERSON = "19630621_4278"
 SAMPLE = {"int64": "7", "float64": "2.5", "string": "SPRINGFIELD"}

@@ -12,6 +12,7 @@ command of this checkout spends its imports on.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import subprocess
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import child_env
+from bench.scoring import request_bodies
 from bench.servers import start_api
 from bench.stack import bench_stack, load_history
-from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
 from core.settings import REPO_ROOT, Settings
 
 Say = Callable[[str], None]
@@ -194,14 +195,8 @@ def run_startup(
         api = start_api(stack.settings, model_dir, stack.logs, None)
         try:
             settings = stack.settings.model_copy(update={"api_port": api.port})
-            loan = history.loans.iloc[-1]
-            names = [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]
-            application = {n: _plain(loan[n]) for n in names}
+            (body,), _ = request_bodies(history, 1)  # one applicant, as the scoring bench sends
+            application = json.loads(body)
             return measure(settings, application, rounds=rounds, against=against, say=say)
         finally:
             api.stop()
-
-
-def _plain(value: Any) -> Any:
-    value = value.item() if hasattr(value, "item") else value
-    return None if isinstance(value, float) and value != value else value

@@ -47,13 +47,17 @@ def port_holder(port: int) -> str | None:
     return None
 
 
+def held_by(port: int) -> str:
+    """` by pid N (name)` when the holder of `port` is known, else nothing: for messages."""
+    holder = port_holder(port)
+    return f" by {holder}" if holder else ""
+
+
 def require_free_port(host: str, port: int, setting: str) -> None:
     """Fail with one line naming the port, its holder when known, and the setting to change."""
     if port and not port_is_free(host, port):
-        holder = port_holder(port)
-        by = f" by {holder}" if holder else ""
         raise ConfigurationError(
-            f"{host}:{port} is already in use{by}: set {setting} to a free port"
+            f"{host}:{port} is already in use{held_by(port)}: set {setting} to a free port"
         )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from core.ports import free_port, port_holder, port_is_free
+from core.ports import free_port, held_by, port_is_free
 from core.settings import Settings
 from core.stats import percentile
 from stream_processor.errors import StreamProcessorError
@@ -24,8 +24,7 @@ def metrics_port(settings: Settings, offset: int = 0) -> int:
     host, port = settings.metrics_host, settings.metrics_port + offset
     if not settings.metrics_port or port_is_free(host, port):
         return port if settings.metrics_port else 0
-    holder = port_holder(port)
-    by = f" by {holder}" if holder else ""
+    by = held_by(port)
     if "metrics_port" in settings.model_fields_set:
         raise StreamProcessorError(
             f"cannot serve metrics on {host}:{port}: in use{by}; set CREDIT_METRICS_PORT to a "

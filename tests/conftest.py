@@ -247,6 +247,15 @@ class PythonProcess:
         self.child.stop(grace, signal.SIGKILL if grace <= 0 else None)
 
 
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A loopback port this test process listens on (taken, with a known holder)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
 # Libraries that take seconds to import: a command that only describes, lists or asks a
 # running service must not import them.
 HEAVY_LIBRARIES = ("feast", "pandas", "sklearn", "joblib", "faust", "pyarrow")

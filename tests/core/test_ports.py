@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,20 +10,12 @@ from core.errors import ConfigurationError
 from core.ports import free_port, port_holder, port_is_free, require_free_port
 
 
-@pytest.fixture
-def listener() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
-
-
-def test_the_holder_of_a_port_is_named(listener: int) -> None:
-    assert port_holder(listener) == f"pid {os.getpid()} ({_our_name()})"
+def test_the_holder_of_a_port_is_named(listening_port: int) -> None:
+    assert port_holder(listening_port) == f"pid {os.getpid()} ({_our_name()})"
     with pytest.raises(ConfigurationError) as caught:
-        require_free_port("127.0.0.1", listener, "CREDIT_API_PORT")
+        require_free_port("127.0.0.1", listening_port, "CREDIT_API_PORT")
     message = str(caught.value)
-    assert f"127.0.0.1:{listener} is already in use by pid {os.getpid()}" in message
+    assert f"127.0.0.1:{listening_port} is already in use by pid {os.getpid()}" in message
     assert "set CREDIT_API_PORT to a free port" in message
 
 

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 
 import pytest
 
 from core.settings import Settings
 from stream_processor.errors import StreamProcessorError
 from stream_processor.metrics import metrics_port
-
-
-@pytest.fixture
-def taken() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def _default_settings(port: int) -> Settings:
@@ -30,21 +21,21 @@ def _default_settings(port: int) -> Settings:
 
 
 def test_a_taken_default_port_moves_to_a_free_one_and_says_so(
-    taken: int, caplog: pytest.LogCaptureFixture
+    listening_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        chosen = metrics_port(_default_settings(taken))
-    assert chosen not in (0, taken)
-    assert f"the default port {taken} is in use by pid" in caplog.text
+        chosen = metrics_port(_default_settings(listening_port))
+    assert chosen not in (0, listening_port)
+    assert f"the default port {listening_port} is in use by pid" in caplog.text
     assert str(chosen) in caplog.text
 
 
-def test_a_taken_port_set_explicitly_fails_with_its_holder(taken: int) -> None:
-    with pytest.raises(StreamProcessorError, match=f"127.0.0.1:{taken}: in use by pid"):
-        metrics_port(Settings(metrics_port=taken))
+def test_a_taken_port_set_explicitly_fails_with_its_holder(listening_port: int) -> None:
+    with pytest.raises(StreamProcessorError, match=f"127.0.0.1:{listening_port}: in use by pid"):
+        metrics_port(Settings(metrics_port=listening_port))
 
 
-def test_a_free_port_and_port_zero_are_kept(taken: int) -> None:
+def test_a_free_port_and_port_zero_are_kept(listening_port: int) -> None:
     assert metrics_port(Settings(metrics_port=0)) == 0
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -13,6 +13,7 @@ import io
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 
 from bench.events import STREAM_SEED
@@ -23,7 +24,8 @@ from producers.entities import EntityPool
 from producers.random_updates import RandomUpdates
 from stream_processor.batching import newest_per_entity, offline_rows
 from stream_processor.online_rows import online_rows
-from stream_processor.writers import FeastOnlineWriter
+from stream_processor.redis_writer import RedisOnlineWriter
+from stream_processor.writers import FeastOnlineWriter, OnlineWriter
 
 _REPEATS = 3  # the pure stages: the best of three (CPU cost, not noise)
 
@@ -82,10 +84,14 @@ def stage_costs(stack: BenchStack, pool: EntityPool, count: int, rows: int) -> d
         "group per view + newest per entity": _best_us(
             lambda: [newest_per_entity(g) for batch in flat for g in _groups(batch)], count
         ),
-        "online rows (Feast protobufs)": _best_us(
+        "online rows (Feast protobufs, the reference writer)": _best_us(
             lambda: [online_rows(g[0].view, g) for b in batches for g in b], count
         ),
     }
+    direct = RedisOnlineWriter.open(settings)
+    costs["online script arguments (direct writer: keys, values, times)"] = _best_us(
+        lambda: [direct.calls(g[0].view, g) for b in batches for g in b], count
+    )
     created = datetime.now(UTC)
 
     def csv_payloads() -> list[io.StringIO]:
@@ -100,26 +106,28 @@ def stage_costs(stack: BenchStack, pool: EntityPool, count: int, rows: int) -> d
         return out
 
     costs["offline rows + CSV (Python side of COPY)"] = _best_us(csv_payloads, count)
-    online = FeastOnlineWriter.open(settings)
-
-    async def write_all() -> None:
-        for batch in batches:
-            for group in batch:
-                await online.write(group[0].view, group)
-
-    # One loop for every call: Feast's async Redis client stays bound to the loop it met first.
+    # One loop for every call: an async Redis client stays bound to the loop it met first.
     loop = asyncio.new_event_loop()
 
-    def write_online() -> None:
+    def write_online(writer: OnlineWriter, batches: list[list[list[UpdateEvent]]]) -> None:
+        async def write_all() -> None:
+            for batch in batches:
+                for group in batch:
+                    await writer.write(group[0].view, group)
+
         loop.run_until_complete(write_all())
 
-    # First calls open connections and fill caches (and the staging table): not timed.
-    batches = _fresh_batches(pool, min(rows, count), rows)[:1]
-    write_online()
-    batches = _fresh_batches(pool, count, rows)
-    costs["Feast online write (rows + provider write + Redis), CPU"] = _once_us(write_online, count)
-    batches = _fresh_batches(pool, count, rows)
-    costs["Feast online write, wall"] = _wall_us(write_online, count)
+    for label, online in (("direct", direct), ("Feast", FeastOnlineWriter.open(settings))):
+        # First calls open connections and fill caches: not timed.
+        write_online(online, _fresh_batches(pool, min(rows, count), rows)[:1])
+        fresh = _fresh_batches(pool, count, rows)
+        costs[f"{label} online write (encode + Redis call), CPU"] = _once_us(
+            partial(write_online, online, fresh), count
+        )
+        fresh = _fresh_batches(pool, count, rows)
+        costs[f"{label} online write, wall (Redis included)"] = _wall_us(
+            partial(write_online, online, fresh), count
+        )
     loop.close()
     with PostgresOfflineWriter(settings) as writer:
 

@@ -16,9 +16,8 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import psycopg2
 from psycopg2 import sql
 
@@ -34,6 +33,9 @@ from core.contract import (
 )
 from core.errors import OfflineStoreError
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd  # frames come only from the bulk history path (not the processor)
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +228,20 @@ class PostgresOfflineWriter:
         return self.append_frame(LOAN_TABLE, loan_columns(), LOAN_COLUMNS[0].name, frame)
 
     # -- reads -----------------------------------------------------------------------------
+
+    def registered_feature_views(self, project: str) -> set[str]:
+        """Names of the feature views of `project` in Feast's SQL registry (its `feature_views`
+        table, in the connection's default schema); empty before `credit-pipeline init`."""
+        self.connect()
+        with self._conn, self._conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('feature_views') IS NOT NULL")
+            (exists,) = cur.fetchone()
+            if not exists:
+                return set()
+            cur.execute(
+                "SELECT feature_view_name FROM feature_views WHERE project_id = %s", (project,)
+            )
+            return {name for (name,) in cur.fetchall()}
 
     def count(self, table: str) -> int:
         self.connect()

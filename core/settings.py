@@ -35,6 +35,13 @@ class StackMode(StrEnum):
     EXTERNAL = "external"  # services already run elsewhere (docker compose, a cluster)
 
 
+class OnlineWriterKind(StrEnum):
+    """How the processor writes Feast's Redis online store."""
+
+    DIRECT = "direct"  # Feast's layout encoded from the contract, one round trip per batch
+    FEAST = "feast"  # Feast's own provider write (the reference; slower)
+
+
 class Settings(BaseSettings):
     """Configuration of every component; each field is one `CREDIT_<NAME>` variable."""
 
@@ -116,6 +123,10 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(65_536, ge=1_024, le=10_000_000)
     """Largest record (key + value + headers) the processor accepts; larger ones are
     dead-lettered as "too large" with a truncated copy."""
+
+    online_writer: OnlineWriterKind = OnlineWriterKind.DIRECT
+    """`direct` writes Feast's Redis layout itself (byte for byte what Feast writes); `feast`
+    goes through Feast's own write path, the reference."""
 
     store_timeout_seconds: float = Field(10.0, gt=0, le=600)
     """Longest one write to a store (Redis, Postgres, the dead-letter topic) may take before it

@@ -1,9 +1,11 @@
 """Stream processor: update topics -> validated micro-batches -> Feast online store + Postgres.
 
-Layout: `records` and `batching` (pure handlers), `online_rows` (Feast's format), `writers`,
-`dead_letters` and `retry` (the stores, held batches, outages), `pipeline` (one batch end to
-end), `progress` (lag, stalls, the adaptive fetch wait), `faust_app`/`runtime` (the faust
-wiring), `shutdown` (the exit deadline), `metrics`, `cli` (one worker, or N supervised).
+Layout: `records` and `batching` (pure handlers), `redis_layout` and `redis_writer` (Feast's
+Redis layout, written directly), `online_rows` (Feast's protobuf rows, for the reference
+writer), `writers`, `dead_letters` and `retry` (the stores, held batches, outages), `pipeline`
+(one batch end to end), `overlap` (write one batch while the next fills),
+`progress` (lag, stalls, the adaptive fetch wait), `faust_app`/`runtime` (the faust wiring),
+`shutdown` (the exit deadline), `metrics`, `cli` (one worker, or N supervised).
 Private APIs of dependencies are reached only through `kafka` (aiokafka/faust) and
 `feast_compat` (Feast's provider write), each with a test pinned to the locked version.
 """

@@ -10,8 +10,9 @@ from typing import Any
 
 import faust
 
+from core.contract import VIEWS
 from core.offline_store import PostgresOfflineWriter
-from core.settings import Settings
+from core.settings import OnlineWriterKind, Settings
 from stream_processor.dead_letters import FaustDeadLetterSink
 from stream_processor.errors import FeatureViewNotRegistered, StreamProcessorError
 from stream_processor.metrics import ProcessorMetrics, metrics_port
@@ -19,8 +20,15 @@ from stream_processor.notify import RedisUpdateNotifier
 from stream_processor.overlap import BatchWriterTask
 from stream_processor.pipeline import BatchProcessor
 from stream_processor.records import EventRouter, SourceRecord
+from stream_processor.redis_writer import RedisOnlineWriter
 from stream_processor.retry import OutageTracker, retry_until_done
-from stream_processor.writers import OFFLINE_TRANSIENT, FeastOnlineWriter, PostgresBatchWriter
+from stream_processor.writers import (
+    OFFLINE_TRANSIENT,
+    FeastOnlineWriter,
+    OnlineWriter,
+    PostgresBatchWriter,
+    check_registered,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +55,7 @@ class WorkerRuntime:
         self.settings = settings
         self.metrics = ProcessorMetrics()
         self._dead_letter_topic = dead_letter_topic
-        self._online: FeastOnlineWriter | None = None
+        self._online: OnlineWriter | None = None
         self._processor: BatchProcessor | None = None
         # The agent's batch writer once it runs (its idleness tells a starved fetch apart).
         self.writer: BatchWriterTask[Any] | None = None
@@ -68,19 +76,25 @@ class WorkerRuntime:
         """The batch processor once built, else None."""
         return self._processor
 
-    def _prepare_stores(self) -> FeastOnlineWriter:
+    def _prepare_stores(self) -> OnlineWriter:
         # The tables are created if missing so a worker can start before `init`; the feature
         # views, though, must be registered (they define what the online store holds).
+        from core.feast_store import PROJECT
+
         with PostgresOfflineWriter(self.settings) as writer:
             writer.create_tables()
+            registered = writer.registered_feature_views(PROJECT)
         # Topics get the configured partitions and the broker's replication, rather than
         # whatever faust would auto-create.
         from core.topics import ensure_topics
 
         ensure_topics(self.settings)
-        return FeastOnlineWriter.open(self.settings)
+        if self.settings.online_writer is OnlineWriterKind.FEAST:
+            return FeastOnlineWriter.open(self.settings)
+        check_registered(registered, PROJECT, VIEWS)
+        return RedisOnlineWriter.open(self.settings)
 
-    async def _open_stores(self) -> FeastOnlineWriter:
+    async def _open_stores(self) -> OnlineWriter:
         if self._online is None:
             # The Feast registry lives in Postgres: wait for it as batches wait for the stores.
             tracker = OutageTracker(

@@ -18,8 +18,6 @@ from core.offline_store import PostgresOfflineWriter
 from core.settings import Settings
 from stream_processor.batching import offline_rows
 from stream_processor.errors import FeatureViewNotRegistered
-from stream_processor.feast_compat import online_writer
-from stream_processor.online_rows import online_rows
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
@@ -83,6 +81,17 @@ def push_targets(store: FeatureStore, view: ViewContract) -> list[FeatureView]:
     return targets
 
 
+def check_registered(registered: set[str], project: str, views: Sequence[ViewContract]) -> None:
+    """Every view the processor writes must be a feature view of the Feast registry (else Feast
+    reads would not know the values the processor writes online)."""
+    missing = sorted(v.name for v in views if v.name not in registered)
+    if missing:
+        raise FeatureViewNotRegistered(
+            f"feature views {missing} are not in the Feast registry of project {project!r}; "
+            "run `credit-pipeline init` to apply the feature repository"
+        )
+
+
 class FeastOnlineWriter:
     """Writes through Feast's own online write path with feature views resolved once.
 
@@ -100,6 +109,9 @@ class FeastOnlineWriter:
         views: Sequence[ViewContract] = VIEWS,
         timeout: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
     ) -> None:
+        # Imported here: Feast's protobuf modules load all of Feast (the direct writer never).
+        from stream_processor.feast_compat import online_writer
+
         self.address = address
         self._write = online_writer(store)
         self._targets = {v.name: push_targets(store, v) for v in views}
@@ -113,6 +125,8 @@ class FeastOnlineWriter:
         return cls(open_store(settings), address, timeout=settings.store_timeout_seconds)
 
     async def write(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None:
+        from stream_processor.online_rows import online_rows
+
         rows = online_rows(view, events)
         for target in self._targets[view.name]:
             try:

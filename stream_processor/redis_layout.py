@@ -1,0 +1,136 @@
+"""Feast's Redis online layout, encoded by hand from the contract (no protobuf objects, no Feast).
+
+One Redis hash per entity and project: its key is the serialized entity key (serialization
+version 3) followed by the project name; each feature is a field named by the murmur3 hash of
+`view:feature` holding a serialized `feast.types.Value`; the field `_ts:view` holds the row's
+event time as a serialized `google.protobuf.Timestamp`. The encoders below write the bytes the
+protobuf library writes for the three kinds the contract has; tests/stream_processor/
+test_redis_layout.py checks them against Feast's own encoders for every contract type, and the
+direct writer's test against Feast's writer and reader on a real Redis.
+"""
+
+from __future__ import annotations
+
+import struct
+from calendar import timegm
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import mmh3
+
+from core.contract import Kind, ViewContract
+
+# Feast's `entity_key_serialization_version` this layout writes (core/feast_store.py sets it).
+ENTITY_KEY_SERIALIZATION_VERSION = 3
+
+# feast.value_type.ValueType numbers, as the entity-key serialization writes them.
+_VALUE_TYPE = {"string": 2, "int64": 4, "float64": 5}
+_UINT32 = struct.Struct("<I")
+_DOUBLE = struct.Struct("<d")
+_INT64 = struct.Struct("<q")
+_UINT64_WRAP = 1 << 64
+
+
+def varint(value: int) -> bytes:
+    """Protobuf base-128 varint; a negative int64 is written as its 64-bit two's complement."""
+    if value < 0:
+        value += _UINT64_WRAP
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+# feast.types.Value: string_val is field 2 (length-delimited), int64_val field 4 (varint),
+# double_val field 5 (64-bit). A oneof member is written even when it is 0 or empty.
+def _string_value(value: str) -> bytes:
+    raw = value.encode()
+    return b"\x12" + varint(len(raw)) + raw
+
+
+def _int64_value(value: int) -> bytes:
+    return b"\x20" + varint(value)
+
+
+def _double_value(value: float) -> bytes:
+    return b"\x29" + _DOUBLE.pack(value)
+
+
+ValueEncoder = Callable[[Any], bytes]
+VALUE_ENCODERS: dict[Kind, ValueEncoder] = {
+    "string": _string_value,
+    "int64": _int64_value,
+    "float64": _double_value,
+}
+
+
+def timestamp_bytes(at: datetime) -> tuple[int, int, bytes]:
+    """Seconds, nanos and the serialized protobuf Timestamp of an aware datetime (as
+    `Timestamp.FromDatetime` sets them: whole seconds since the epoch, microseconds x 1000)."""
+    seconds = timegm(at.utctimetuple())
+    nanos = at.microsecond * 1000
+    raw = (b"\x08" + varint(seconds) if seconds else b"") + (
+        b"\x10" + varint(nanos) if nanos else b""
+    )
+    return seconds, nanos, raw
+
+
+def field_hash(view_name: str, feature: str) -> bytes:
+    """The hash field of one feature: murmur3 (x86, 32 bit) of `view:feature`, little endian."""
+    return _UINT32.pack(mmh3.hash(f"{view_name}:{feature}", signed=False))
+
+
+def _entity_value_bytes(kind: Kind, value: Any) -> bytes:
+    if kind == "string":
+        return str(value).encode()
+    if kind == "int64":
+        return _INT64.pack(value)
+    raise ValueError(f"Feast cannot serialize a {kind} entity key")
+
+
+@dataclass(frozen=True)
+class ViewLayout:
+    """What every row of one view shares: key prefix and suffix, field names, value encoders."""
+
+    name: str
+    ts_field: bytes
+    fields: tuple[bytes, ...]
+    encoders: tuple[ValueEncoder, ...]
+    feature_names: tuple[str, ...]
+    _key_head: bytes
+    _key_kind: Kind
+    _key_type: bytes
+    _project: bytes
+
+    @classmethod
+    def of(cls, view: ViewContract, project: str) -> ViewLayout:
+        join_key = view.entity.name.encode()
+        head = _UINT32.pack(1) + _UINT32.pack(_VALUE_TYPE["string"])
+        return cls(
+            name=view.name,
+            ts_field=f"_ts:{view.name}".encode(),
+            fields=tuple(field_hash(view.name, c.name) for c in view.features),
+            encoders=tuple(VALUE_ENCODERS[c.kind] for c in view.features),
+            feature_names=tuple(c.name for c in view.features),
+            _key_head=head + _UINT32.pack(len(join_key)) + join_key,
+            _key_kind=view.entity.kind,
+            _key_type=_UINT32.pack(_VALUE_TYPE[view.entity.kind]),
+            _project=project.encode(),
+        )
+
+    def redis_key(self, entity_value: Any) -> bytes:
+        """Serialized entity key (version 3) + project: the Redis key of the entity's hash."""
+        raw = _entity_value_bytes(self._key_kind, entity_value)
+        return self._key_head + self._key_type + _UINT32.pack(len(raw)) + raw + self._project
+
+    def values(self, row: dict[str, Any]) -> list[bytes]:
+        """The serialized Value of each feature of `row`, in contract order."""
+        # Validated events carry every feature, never None (core/event_model.py).
+        return [
+            encode(row[name])
+            for name, encode in zip(self.feature_names, self.encoders, strict=True)
+        ]

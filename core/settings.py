@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     """`direct` writes Feast's Redis layout itself (byte for byte what Feast writes); `feast`
     goes through Feast's own write path, the reference."""
 
+    max_batches_in_flight: int = Field(4, ge=1, le=1_000)
+    """Batches a worker may have taken and not yet written to both stores. Each store is
+    written at its own pace, so one runs ahead of the other (Postgres slow or down) by at most
+    this many batches; then the worker stops reading until the other catches up. No offset is
+    committed before both stores hold its batch."""
+
     store_timeout_seconds: float = Field(10.0, gt=0, le=600)
     """Longest one write to a store (Redis, Postgres, the dead-letter topic) may take before it
     counts as an outage and is retried."""

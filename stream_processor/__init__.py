@@ -3,7 +3,7 @@
 Layout: `records` and `batching` (pure handlers), `redis_layout` and `redis_writer` (Feast's
 Redis layout, written directly), `online_rows` (Feast's protobuf rows, for the reference
 writer), `writers`, `dead_letters` and `retry` (the stores, held batches, outages), `pipeline`
-(one batch end to end), `overlap` (write one batch while the next fills),
+(one batch end to end), `overlap` and `store_writers` (a worker's online and offline writers),
 `progress` (lag, stalls, the adaptive fetch wait), `faust_app`/`runtime` (the faust wiring),
 `shutdown` (the exit deadline), `metrics`, `cli` (one worker, or N supervised).
 Private APIs of dependencies are reached only through `kafka` (aiokafka/faust) and

@@ -18,7 +18,6 @@ from core.events import topic_name
 from core.settings import Settings
 from stream_processor import kafka
 from stream_processor.errors import StreamProcessorError
-from stream_processor.overlap import BatchWriterTask
 from stream_processor.progress import (
     AdaptiveFetchWait,
     Partition,
@@ -27,6 +26,7 @@ from stream_processor.progress import (
 )
 from stream_processor.runtime import WorkerRuntime, source_record
 from stream_processor.shutdown import EXIT_MARGIN_SECONDS, arm_exit_deadline
+from stream_processor.store_writers import StoreWriters
 
 log = logging.getLogger(__name__)
 
@@ -172,24 +172,29 @@ def build_app(settings: Settings, *, commit_interval: float | None = None) -> Cr
     async def consume(stream: faust.StreamT[bytes]) -> None:
         processor = await runtime.processor()
 
-        async def write(events: list[EventT[bytes]]) -> None:
-            await processor.process([source_record(e.message) for e in events])
-            # Acked only now that the batch is in both stores; faust commits acked offsets.
+        async def ack(events: Sequence[EventT[bytes]]) -> None:
             for event in events:
-                await stream.ack(event)
+                await stream.ack(event)  # faust commits acked offsets
 
-        writer: BatchWriterTask[EventT[bytes]] = BatchWriterTask(write, settings.batch_max_size)
-        writer.start()
-        runtime.writer = writer
+        writers: StoreWriters[EventT[bytes]] = StoreWriters(
+            processor,
+            lambda event: source_record(event.message),
+            ack,
+            settings.batch_max_size,
+            settings.max_batches_in_flight,
+            runtime.metrics.batches_in_flight.set,
+        )
+        writers.start()
+        runtime.writer = writers.intake
         try:
             # noack_take: faust never acks these events itself (take() acks a batch when the
             # generator resumes or closes, even after an error).
             batches = cast(faust.Stream[bytes], stream).noack_take(settings.batch_max_size, within)
             async for events in batches:
                 # noack_take yields the events themselves (its annotation says values).
-                await writer.submit(cast(Sequence[EventT[bytes]], events))
+                await writers.submit(cast(Sequence[EventT[bytes]], events))
         finally:
-            writer.cancel()
+            writers.cancel()
 
     @app.timer(SUMMARY_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def log_summary() -> None:

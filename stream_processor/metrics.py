@@ -143,6 +143,11 @@ class ProcessorMetrics:
             "Broker-side fetch wait in use (raised while fetches come back empty with lag)",
             registry=r,
         )
+        self.batches_in_flight = Gauge(
+            "credit_stream_batches_in_flight",
+            "Batches taken from Kafka and not yet in both stores (one store may be ahead)",
+            registry=r,
+        )
         self.store_up = Gauge(
             "credit_stream_store_up",
             "1 while the store accepts writes, 0 during an outage",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class BatchWriterTask(Generic[T]):
@@ -19,8 +21,11 @@ class BatchWriterTask(Generic[T]):
     per-partition order (and so the order of acks and commits) is the consumption order.
     """
 
-    def __init__(self, write: Callable[[list[T]], Awaitable[None]], max_size: int) -> None:
+    def __init__(
+        self, write: Callable[[list[T]], Awaitable[None]], max_size: int, name: str = "batch-writer"
+    ) -> None:
         self._write = write
+        self._name = name
         self._max_size = max_size
         self._pending: list[T] = []
         self._writing = False
@@ -30,7 +35,7 @@ class BatchWriterTask(Generic[T]):
         self._busy_since: float | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="batch-writer")
+        self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def _run(self) -> None:
         while True:
@@ -48,19 +53,36 @@ class BatchWriterTask(Generic[T]):
                 self._busy_seconds += time.monotonic() - self._busy_since
                 self._busy_since = None
 
+    def _check_alive(self) -> asyncio.Task[None]:
+        assert self._task is not None, "start() first"
+        if self._task.done():
+            self._task.result()  # a bug in the writer: surface it, never swallow it
+            raise RuntimeError(f"{self._name} stopped")
+        return self._task
+
+    async def while_alive(self, waiting: Awaitable[R]) -> R:
+        """Await `waiting`, unless this writer dies first (then its error is raised)."""
+        try:
+            task = self._check_alive()
+        except BaseException:
+            if inspect.iscoroutine(waiting):
+                waiting.close()  # never started: no "was never awaited" warning
+            raise
+        future = asyncio.ensure_future(waiting)
+        await asyncio.wait({future, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not future.done():
+            future.cancel()
+            self._check_alive()
+        return future.result()
+
     async def _wait_change(self) -> None:
         """Wait for the writer to take or finish something; re-raise if it died."""
-        assert self._task is not None, "start() first"
         self._changed.clear()
-        change = asyncio.ensure_future(self._changed.wait())
-        done, _ = await asyncio.wait({change, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
-            change.cancel()
-            self._task.result()  # a bug in the writer: surface it, never swallow it
-            raise RuntimeError("batch writer stopped")
+        await self.while_alive(self._changed.wait())
 
     async def submit(self, items: Sequence[T]) -> None:
         """Add `items` to the pending batch; waits while that would exceed `max_size`."""
+        self._check_alive()
         while self._pending and len(self._pending) + len(items) > self._max_size:
             await self._wait_change()
         self._pending.extend(items)
@@ -79,3 +101,31 @@ class BatchWriterTask(Generic[T]):
     def cancel(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+
+class AheadLimit:
+    """Bounds how many batches the online store may be ahead of the offline store.
+
+    `enter` before a batch's online write (waits while `limit` batches are ahead), `leave`
+    once its offline write has finished. `on_change` sees the count (a gauge).
+    """
+
+    def __init__(self, limit: int, on_change: Callable[[int], None] = lambda n: None) -> None:
+        self._free = asyncio.Semaphore(limit)
+        self._ahead = 0
+        self._on_change = on_change
+
+    async def enter(self) -> None:
+        await self._free.acquire()
+        self._ahead += 1
+        self._on_change(self._ahead)
+
+    def leave(self, batches: int) -> None:
+        for _ in range(batches):
+            self._ahead -= 1
+            self._free.release()
+        self._on_change(self._ahead)
+
+    @property
+    def ahead(self) -> int:
+        return self._ahead

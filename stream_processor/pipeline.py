@@ -44,6 +44,14 @@ class DeadLetterSink(Protocol):
 
 
 @dataclass(frozen=True)
+class RoutedBatch:
+    """A validated micro-batch and the records it came from (their offsets are acked)."""
+
+    records: Sequence[SourceRecord]
+    batch: Batch
+
+
+@dataclass(frozen=True)
 class BatchResult:
     """What one batch did."""
 
@@ -54,7 +62,9 @@ class BatchResult:
 
 
 class BatchProcessor:
-    """Writes micro-batches; returns only once every store holds the batch (then ack)."""
+    """Writes micro-batches into both stores; a batch is `finish`ed (then acked) only once
+    both hold it. The online and offline writes are separate steps, so the worker can write
+    batch N+1 online while batch N is still being committed offline (faust_app)."""
 
     def __init__(
         self,
@@ -89,20 +99,48 @@ class BatchProcessor:
             metrics.store_state("dead_letter"),
         )
 
-    async def process(self, records: Sequence[SourceRecord]) -> BatchResult:
-        """Route, then write all three destinations concurrently, each retried until it holds."""
+    def route(self, records: Sequence[SourceRecord]) -> RoutedBatch:
+        """Validate a batch's records: events per view, dead letters (logged, masked)."""
         batch = Batch.from_routed(self.router.route_all(records))
         self.metrics.observe_batch(len(records))
         for letter in batch.dead_letters:
             # The reason is masked by the contract (never a dob_ssn); the key is not logged.
             log.warning("invalid event at %s: %s", letter.record.position, letter.reason)
             self.metrics.observe_invalid(letter.view)
-        online_rows, inserted, _ = await asyncio.gather(
-            self._write_online(batch), self._write_offline(batch), self._send_dead_letters(batch)
+        return RoutedBatch(records, batch)
+
+    async def write_online(self, routed: RoutedBatch) -> int:
+        """Online rows and dead letters of a batch, each retried until it holds; returns the
+        rows written online (the newest event of each entity)."""
+        rows, _ = await asyncio.gather(
+            self._write_online(routed.batch), self._send_dead_letters(routed.batch)
         )
-        for name, events in batch.by_view().items():
-            self.metrics.observe_events(name, len(events))
-        self.written.record((r.topic, r.partition, r.offset) for r in records)
+        return rows
+
+    async def write_offline(self, batches: Sequence[RoutedBatch]) -> int:
+        """Every event of `batches` appended offline in one transaction, retried until it
+        holds; returns the rows that were new."""
+        groups: dict[str, list[UpdateEvent]] = {}
+        for routed in batches:
+            for name, events in routed.batch.by_view().items():
+                groups.setdefault(name, []).extend(events)
+        return await self._write_offline(groups)
+
+    def finish(self, batches: Sequence[RoutedBatch]) -> None:
+        """Count batches that both stores hold as written (the caller acks them next)."""
+        for routed in batches:
+            for name, events in routed.batch.by_view().items():
+                self.metrics.observe_events(name, len(events))
+            self.written.record((r.topic, r.partition, r.offset) for r in routed.records)
+
+    async def process(self, records: Sequence[SourceRecord]) -> BatchResult:
+        """One batch into every store at once; returns once all hold it (then ack)."""
+        routed = self.route(records)
+        online_rows, inserted = await asyncio.gather(
+            self.write_online(routed), self.write_offline([routed])
+        )
+        self.finish([routed])
+        batch = routed.batch
         return BatchResult(len(batch.events), len(batch.dead_letters), online_rows, inserted)
 
     async def _timed(self, store: str, operation: Callable[[], Awaitable[T]]) -> T:
@@ -132,8 +170,7 @@ class BatchProcessor:
         if self._notifier is not None:
             self._notifier.notify(view, events, now)  # queues only: never holds the batch
 
-    async def _write_offline(self, batch: Batch) -> int:
-        groups = batch.by_view()
+    async def _write_offline(self, groups: dict[str, list[UpdateEvent]]) -> int:
         if not groups:
             return 0
         created = self._now()

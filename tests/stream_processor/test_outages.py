@@ -135,3 +135,49 @@ def test_a_worker_killed_before_and_after_writing_loses_and_duplicates_nothing(
         assert h.stores.online(CREDIT_HISTORY, people) == online_before
     finally:
         h.close()
+
+
+def test_online_runs_ahead_of_a_down_postgres_by_at_most_the_limit(
+    harness_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    # One event per batch, at most 2 batches taken and not yet in both stores.
+    h = harness_factory(tmp_path, batch_max_size=1, max_batches_in_flight=2)
+    try:
+        processor = h.start()
+        processor.wait_ready()
+        first = [h.credit(h.keys.dob_ssn(), 1)]
+        h.kafka.publish(first)
+        h.wait_offline(first)
+        events = [h.credit(h.keys.dob_ssn(), 9) for _ in range(6)]
+        people = [e.entity_value for e in events]
+        h.stop_service("postgres")
+        try:
+            for event in events:
+                h.kafka.publish([event])
+                time.sleep(0.2)  # each its own batch
+            h.wait_until(
+                lambda: h.stores.online_due(people[:2]) == dict.fromkeys(people[:2], 9),
+                30,
+                "the first two batches online while Postgres is down",
+            )
+            time.sleep(3)  # room for more, if the limit did not hold
+            online = h.stores.online_due(people)
+            assert [online[p] for p in people] == [9, 9, None, None, None, None]
+            assert processor.metric("credit_stream_batches_in_flight") == 2
+            committed = sum(max(o, 0) for o in h.kafka.committed().values())
+            assert committed <= len(first)  # nothing past the first event is committed
+        finally:
+            h.start_services()
+        h.wait_offline(events)
+        h.wait_until(
+            lambda: h.stores.online_due(people) == dict.fromkeys(people, 9), 30, "all online"
+        )
+        h.wait_until(
+            lambda: sum(h.kafka.committed().values()) == len(first) + len(events),
+            30,
+            "every offset committed once both stores hold its event",
+        )
+        assert processor.metric("credit_stream_batches_in_flight") == 0
+        assert "Traceback" not in processor.log
+    finally:
+        h.close()

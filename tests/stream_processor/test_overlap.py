@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from stream_processor.overlap import BatchWriterTask
+from stream_processor.overlap import AheadLimit, BatchWriterTask
 
 
 def test_items_are_written_in_order_and_coalesce_while_the_writer_is_busy() -> None:
@@ -53,3 +53,23 @@ def test_a_failing_writer_is_reported_to_the_submitter() -> None:
 
     with pytest.raises(ValueError, match="bug"):
         asyncio.run(scenario())
+
+
+def test_the_online_side_waits_once_the_limit_of_batches_is_ahead() -> None:
+    seen: list[int] = []
+
+    async def scenario() -> None:
+        ahead = AheadLimit(2, seen.append)
+        await ahead.enter()
+        await ahead.enter()
+        third = asyncio.ensure_future(ahead.enter())
+        await asyncio.sleep(0.01)
+        assert not third.done()  # two batches wait for the offline store: the third waits
+        ahead.leave(1)
+        await asyncio.wait_for(third, 1)
+        assert ahead.ahead == 2
+        ahead.leave(2)
+        assert ahead.ahead == 0
+
+    asyncio.run(scenario())
+    assert seen == [1, 2, 1, 2, 0]

@@ -8,6 +8,7 @@ else in the project reads `os.environ`. The Feast store is configured from it in
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from enum import Enum, StrEnum
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FEATURE_REPO_DIR = REPO_ROOT / "feature_repo"
@@ -123,6 +124,11 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(65_536, ge=1_024, le=10_000_000)
     """Largest record (key + value + headers) the processor accepts; larger ones are
     dead-lettered as "too large" with a truncated copy."""
+
+    faust_settings: dict[str, Any] = Field(default_factory=dict)
+    """More faust app settings for the processor, as a JSON object (e.g.
+    `{"stream_buffer_maxsize": 8192}`), applied over its own; each name must be a faust
+    setting. BENCHMARKS.md has what the ones that matter change."""
 
     online_writer: OnlineWriterKind = OnlineWriterKind.DIRECT
     """`direct` writes Feast's Redis layout itself (byte for byte what Feast writes); `feast`
@@ -289,6 +295,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         elif isinstance(value, Enum):
             value = value.value
+        elif isinstance(value, dict):
+            value = json.dumps(value)
         env[f"CREDIT_{name.upper()}"] = str(value)
     return env
 
@@ -301,4 +309,9 @@ def load_settings() -> Settings | None:
         for err in exc.errors():
             name = "CREDIT_" + "_".join(str(p) for p in err["loc"]).upper()
             sys.stderr.write(f"error: {name}: {err['msg']}\n")
+        return None
+    except SettingsError as exc:  # a JSON-valued variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"CREDIT_{field.group(1).upper()}" if field else "a CREDIT_ variable"
+        sys.stderr.write(f"error: {name}: not valid JSON\n")
         return None

@@ -14,6 +14,7 @@ from faust.transport.consumer import Consumer
 from faust.types import TP, ConsumerT, EventT, TransportT
 
 from core.contract import VIEWS
+from core.errors import ConfigurationError
 from core.events import topic_name
 from core.settings import Settings
 from stream_processor import kafka
@@ -104,6 +105,19 @@ async def fetch_offsets(consumer: ConsumerT) -> Offsets:
     return Offsets(ends, positions)
 
 
+def faust_overrides(settings: Settings) -> dict[str, Any]:
+    """`CREDIT_FAUST_SETTINGS`, checked: faust itself ignores a misspelt setting silently."""
+    from faust.types.settings import Settings as FaustSettings
+
+    unknown = sorted(name for name in settings.faust_settings if not hasattr(FaustSettings, name))
+    if unknown:
+        raise ConfigurationError(
+            f"CREDIT_FAUST_SETTINGS names {unknown}, which are not faust settings "
+            "(see faust's Settings reference)"
+        )
+    return settings.faust_settings
+
+
 def app_options(settings: Settings, commit_interval: float | None = None) -> dict[str, Any]:
     """faust settings of a worker on the update topics (the bench's baselines use them too)."""
     return {
@@ -122,6 +136,7 @@ def app_options(settings: Settings, commit_interval: float | None = None) -> dic
         "topic_disable_leader": True,
         "topic_partitions": settings.topic_partitions,
         "datadir": str(settings.state_path / "faust" / settings.consumer_group),
+        **faust_overrides(settings),
     }
 
 

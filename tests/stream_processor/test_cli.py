@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from pydantic import SecretStr
 
-from core.settings import Settings, StackMode, settings_env
+from core.settings import Settings, StackMode, load_settings, settings_env
 from stream_processor.cli import add_process_commands, worker_command
 
 
@@ -30,6 +31,7 @@ def test_settings_survive_the_trip_through_the_environment() -> None:
         postgres_password=SecretStr("p@ss word"),
         redis_password=SecretStr("r"),
         metrics_port=0,
+        faust_settings={"stream_buffer_maxsize": 8192},
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
     env.update(settings_env(settings))
@@ -49,3 +51,21 @@ def test_worker_command_runs_this_interpreter() -> None:
     command = worker_command(2, commit_interval=30.0)
     assert command[:3] == [sys.executable, "-m", "stream_processor"]
     assert command[3:] == ["--worker-index", "2", "--commit-interval", "30.0"]
+
+
+def test_faust_settings_are_applied_and_a_misspelt_one_is_refused() -> None:
+    from core.errors import ConfigurationError
+    from stream_processor.faust_app import app_options
+
+    options = app_options(Settings(faust_settings={"stream_buffer_maxsize": 8192}))
+    assert options["stream_buffer_maxsize"] == 8192
+    with pytest.raises(ConfigurationError, match=r"\['stream_bufer_maxsize'\].*not faust"):
+        app_options(Settings(faust_settings={"stream_bufer_maxsize": 8192}))
+
+
+def test_a_json_setting_that_is_not_json_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CREDIT_FAUST_SETTINGS", "{not json")
+    assert load_settings() is None
+    assert capsys.readouterr().err == "error: CREDIT_FAUST_SETTINGS: not valid JSON\n"

@@ -12,10 +12,10 @@ direct writer's test against Feast's writer and reader on a real Redis.
 from __future__ import annotations
 
 import struct
-from calendar import timegm
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import mmh3
@@ -31,6 +31,7 @@ _UINT32 = struct.Struct("<I")
 _DOUBLE = struct.Struct("<d")
 _INT64 = struct.Struct("<q")
 _UINT64_WRAP = 1 << 64
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def varint(value: int) -> bytes:
@@ -52,7 +53,13 @@ def _string_value(value: str) -> bytes:
     return b"\x12" + varint(len(raw)) + raw
 
 
+# Counts and amounts are mostly small: their encodings are looked up, not computed.
+_SMALL_INT64 = [b"\x20" + varint(i) for i in range(1 << 14)]
+
+
 def _int64_value(value: int) -> bytes:
+    if 0 <= value < 16384:
+        return _SMALL_INT64[value]
     return b"\x20" + varint(value)
 
 
@@ -68,11 +75,18 @@ VALUE_ENCODERS: dict[Kind, ValueEncoder] = {
 }
 
 
+@lru_cache(maxsize=1024)
+def _seconds_field(seconds: int) -> bytes:
+    """Timestamp field 1; the events of a batch share a few seconds, so they are cached."""
+    return b"\x08" + varint(seconds)
+
+
 def timestamp_bytes(at: datetime) -> tuple[int, int, bytes]:
     """Seconds, nanos and the serialized protobuf Timestamp of an aware datetime (as
     `Timestamp.FromDatetime` sets them: whole seconds since the epoch, microseconds x 1000)."""
-    seconds = timegm(at.utctimetuple())
-    nanos = at.microsecond * 1000
+    since = at - _EPOCH  # exact integer arithmetic, unlike at.timestamp()
+    seconds = since.days * 86_400 + since.seconds
+    nanos = since.microseconds * 1000
     raw = (b"\x08" + varint(seconds) if seconds else b"") + (
         b"\x10" + varint(nanos) if nanos else b""
     )

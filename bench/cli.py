@@ -39,7 +39,9 @@ SMOKE = Sizes(
     IngestConfig(
         events=2_000, naive_events=200, naive_seconds=15, warmup_events=100, sample_per_view=20
     ),
-    FreshnessConfig(rate=200, seconds=4, sampled_per_view=10, warmup_events=100),
+    FreshnessConfig(
+        rate=200, seconds=4, sampled_per_view=10, warmup_events=100, probe_events=2_000
+    ),
     ScoringConfig(
         rate=50, fixed_seconds=2, closed_seconds=2, connections=8, applicants=100, warmup_seconds=1
     ),
@@ -53,7 +55,8 @@ def add_bench_commands(subparsers: Any) -> None:
         help="benchmark ingestion, freshness and scoring on a local stack of its own",
         description="Starts its own Tansu, Valkey and Postgres (temp dir, free ports), loads a "
         "synthetic history, runs the chosen parts with their baselines in the same run, prints "
-        "a table and writes JSON and markdown reports. Stops everything at the end.",
+        "a table and writes JSON and markdown reports. Stops everything at the end. With "
+        "--stack external it uses the services the CREDIT_* variables point at instead.",
     )
     parser.add_argument(
         "part",
@@ -69,8 +72,18 @@ def add_bench_commands(subparsers: Any) -> None:
     parser.add_argument(
         "--rounds", type=int, help="ingest and scoring: interleaved rounds (default 1)"
     )
-    parser.add_argument("--rate", type=float, help="freshness: events/s (default 1000)")
-    parser.add_argument("--seconds", type=float, help="freshness: duration (default 60)")
+    parser.add_argument("--rate", type=float, help="freshness: fixed events/s (default 1000)")
+    parser.add_argument(
+        "--relative-rate",
+        type=_fraction,
+        metavar="FRACTION",
+        help="freshness: also run at FRACTION of the one-worker ingestion rate measured in the "
+        "same session (`all`: 0.25 of the ingestion part's processor-1w by default; "
+        "`freshness` alone: a short processor-1w run measures the rate first; 0: off)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, help="freshness: duration of each run (default 300)"
+    )
     parser.add_argument("--req-rate", type=float, help="scoring: fixed rate, req/s (default 200)")
     parser.add_argument(
         "--profile",
@@ -90,8 +103,28 @@ def add_bench_commands(subparsers: Any) -> None:
         help="startup: also time another checkout's code (e.g. a git worktree of an older "
         "commit), side by side",
     )
+    parser.add_argument(
+        "--stack",
+        choices=("embedded", "external"),
+        default="embedded",
+        help="embedded (default): a stack of its own, removed at the end. external: the Kafka, "
+        "Redis and Postgres of CREDIT_KAFKA_*, CREDIT_REDIS_*, CREDIT_POSTGRES_* (e.g. docker "
+        "compose), neither started nor stopped; every run uses topics and consumer groups of its "
+        "own; the offline tables and Feast registry entries are created only if missing, no "
+        "history is loaded or materialized and nothing is deleted. The processors it starts do "
+        "write its events (new event ids, synthetic entities) to that Redis and Postgres, and "
+        "scoring trains on the loans there; its topics (`<part>-<id>-...`) stay on the broker. "
+        "CPU and memory of the services are not measured. `startup` always starts its own",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the stack's temp dir and logs")
     parser.set_defaults(func=run_bench)
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
 
 
 def sizes_from_args(args: argparse.Namespace) -> Sizes:
@@ -106,6 +139,9 @@ def sizes_from_args(args: argparse.Namespace) -> Sizes:
         fresh = replace(fresh, rate=args.rate)
     if args.seconds is not None:
         fresh = replace(fresh, seconds=args.seconds)
+    if args.relative_rate is not None or args.part != "all":
+        # Only `all` measures the one-worker rate anyway; elsewhere the relative run is asked for.
+        fresh = replace(fresh, relative_rate=args.relative_rate or None)
     if args.req_rate is not None:
         scoring = replace(scoring, rate=args.req_rate)
     return replace(base, ingest=ingest, freshness=fresh, scoring=scoring)
@@ -138,7 +174,13 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     report = run_parts(
-        settings, parts, sizes_from_args(args), profile=args.profile, keep=args.keep, say=_say
+        settings,
+        parts,
+        sizes_from_args(args),
+        profile=args.profile,
+        keep=args.keep,
+        say=_say,
+        external=args.stack == "external",
     )
     report["command"] = command
     report["mode"] = "smoke" if args.smoke else "full"

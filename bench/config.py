@@ -25,7 +25,12 @@ class FreshnessConfig:
     """Rate, duration and sample of the freshness benchmark."""
 
     rate: float = 1_000.0
-    seconds: float = 60.0
+    seconds: float = 300.0  # long enough for a broker or a store to slow down as it fills
+    # A second run at this fraction of the one-worker ingestion rate measured in the same
+    # session (None: no second run). Without the ingestion part, a short processor-1w run of
+    # `probe_events` events measures that rate first.
+    relative_rate: float | None = 0.25
+    probe_events: int = 20_000
     # 20 rows per Feast call every 5 ms cost the sampler about a third of a core (measured);
     # one update a second per entity gives ~2,400 samples a minute, few superseded (an update
     # lands while the previous one is still in flight: ~latency x 1/s, a few percent).

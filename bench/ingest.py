@@ -170,6 +170,18 @@ def _run_one(
         return run
 
 
+def one_worker_run(
+    stack: BenchStack,
+    store: FeatureStore,
+    pool: EntityPool,
+    config: IngestConfig,
+    count: int,
+    monitor: MemoryMonitor,
+) -> IngestRun:
+    """One processor-1w run of `count` events, timed and verified as in the rounds."""
+    return _run_one(stack, store, pool, processor(1), count, 1, config, monitor)
+
+
 def profile_processor(
     stack: BenchStack, pool: EntityPool, config: IngestConfig, monitor: MemoryMonitor
 ) -> Profile:

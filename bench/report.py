@@ -8,7 +8,17 @@ from typing import Any
 
 from bench.goals import Goal, evaluate
 from bench.report_format import fmt_ms, fmt_num, fmt_ratio, md_table
-from bench.report_sections import freshness_md, ingest_md, profile_md, scoring_md
+from bench.report_freshness import freshness_md, freshness_rows
+from bench.report_sections import ingest_md, profile_md, scoring_md
+
+EXTERNAL_NOTE = (
+    "the services (Kafka, Redis, Postgres) ran outside the benchmark: their versions, CPU and "
+    "memory are unavailable"
+)
+
+
+def _external(report: dict[str, Any]) -> bool:
+    return bool(report.get("stack") == "external")
 
 
 def _met(goal: Goal) -> str:
@@ -39,16 +49,7 @@ def figure_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((f"  ratio {name}", fmt_ratio(value), "same events, same run"))
     fresh = report.get("freshness")
     if fresh:
-        lat = fresh["latency_ms"]
-        rows.append(
-            (
-                f"freshness at {fmt_num(fresh['achieved_rate'])} ev/s (n={fresh['observed']:,})",
-                f"p50 {fmt_ms(lat['p50_ms'])} / p95 {fmt_ms(lat['p95_ms'])} / "
-                f"p99 {fmt_ms(lat['p99_ms'])} "
-                f"/ max {fmt_ms(lat['max_ms'])} ms",
-                goal_text("freshness p99"),
-            )
-        )
+        rows += freshness_rows(fresh, goal_text)
     scoring = report.get("scoring")
     if scoring:
         for server, m in scoring["medians"].items():
@@ -88,6 +89,7 @@ def render_table(report: dict[str, Any]) -> str:
     lines.append(
         f"{verdict}; memory peaks (MB): "
         + ", ".join(f"{name} {peak['mb']:,.0f}" for name, peak in report["memory"].items())
+        + (f"; {EXTERNAL_NOTE}" if _external(report) else "")
     )
     lines.extend(f"error: {e}" for e in report["errors"])
     return "\n".join(lines)
@@ -105,8 +107,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{m['os']} (kernel {m['kernel']}), Python {m['python']}; load average "
         f"{m['load_average_1m']} at the start; code at {m['git']}.",
         "",
-        "Servers: " + "; ".join(f"{k} `{v}`" for k, v in m["servers"].items()) + ". "
-        "Tools: " + "; ".join(f"{k} `{v}`" for k, v in m["tools"].items()) + ".",
+        (
+            f"Stack: external; {EXTERNAL_NOTE}. "
+            if _external(report)
+            else "Servers: " + "; ".join(f"{k} `{v}`" for k, v in m["servers"].items()) + ". "
+        )
+        + "Tools: "
+        + "; ".join(f"{k} `{v}`" for k, v in m["tools"].items())
+        + ".",
         "",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + ".",
         "",
@@ -125,7 +133,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     lines += ingest_md(report.get("ingest"))
-    lines += freshness_md(report.get("freshness"))
+    lines += freshness_md(report.get("freshness"), external=_external(report))
     lines += scoring_md(report.get("scoring"))
     lines += ["### Memory (peak RSS, process tree summed, sampled every 0.5 s)", ""]
     lines += md_table(

@@ -1,4 +1,5 @@
-"""Markdown sections of the benchmark report: ingestion, stages, freshness, scoring, profiles."""
+"""Markdown sections of the benchmark report: ingestion, stages, scoring, profiles (freshness:
+bench.report_freshness)."""
 
 from __future__ import annotations
 
@@ -97,56 +98,6 @@ def stages_md(ingest: dict[str, Any]) -> list[str]:
         ["stage", "us per event"], [[k, f"{v:,.1f}"] for k, v in ingest["stage_us"].items()]
     )
     return [*lines, ""]
-
-
-def freshness_md(fresh: dict[str, Any] | None) -> list[str]:
-    if not fresh:
-        return []
-    c = fresh["config"]
-    st = fresh.get("stages", {})
-    return [
-        "### Freshness run",
-        "",
-        f"{fresh['events']:,} events at {fmt_num(fresh['achieved_rate'])}/s "
-        f"(asked {c['rate']:,.0f}/s "
-        f"for {c['seconds']:.0f} s); the processor wrote {fresh['processed']:,}. "
-        f"{fresh['sampled_entities']} entities sampled (each updated about every "
-        f"{1 / c['updates_per_entity_s']:.0f} s): {fresh['sampled_events']:,} of their events "
-        f"produced, {fresh['observed']:,} observed, {fresh['superseded']:,} superseded before a "
-        f"poll saw them, {fresh['missing']:,} missing. The sampler polled every "
-        f"{c['poll_interval_ms']:g} ms ({fresh['polls']:,} polls, one Feast call took p50 "
-        f"{fmt_ms(fresh['poll_ms']['p50_ms'])} / "
-        f"p99 {fmt_ms(fresh['poll_ms']['p99_ms'])} ms), so a "
-        "value is seen at most about one interval late.",
-        "",
-        f"Processor during the run: mean batch {fmt_num(st.get('mean_batch_events'), 1)} events, "
-        f"online write {fmt_ms(st.get('online_write_ms'))} ms, offline write "
-        f"{fmt_ms(st.get('offline_write_ms'))} ms per batch; cores busy: "
-        + ", ".join(f"{k} {v:.2f}" for k, v in fresh.get("cores", {}).items())
-        + ".",
-        "",
-        "Processor's own histogram (event time -> online write done): "
-        + ", ".join(
-            f"{100 * v:.0f}% within {k.removeprefix('written_within_')}"
-            for k, v in sorted(
-                ((k, v) for k, v in st.items() if k.startswith("written_within_")),
-                key=lambda kv: float(kv[0].removeprefix("written_within_").removesuffix("ms")),
-            )
-        )
-        + ".",
-        "",
-        "By 10 s window (p50 / p99 ms): "
-        + ", ".join(
-            f"{w['from_s']:.0f} s: {fmt_ms(w['p50_ms'])} / {fmt_ms(w['p99_ms'])}"
-            for w in fresh.get("by_window", [])
-        )
-        + ".",
-        "",
-        "Slowest samples (seconds after the first produce: ms): "
-        + ", ".join(f"{at:.1f} s: {ms:.0f}" for at, ms in fresh.get("slowest", []))
-        + ".",
-        "",
-    ]
 
 
 def scoring_md(scoring: dict[str, Any] | None) -> list[str]:

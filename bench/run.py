@@ -7,13 +7,13 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bench.freshness import run_freshness
+from bench.freshness_part import from_ingest, run_freshness_part
 from bench.goals import evaluate
 from bench.ingest import run_ingest
 from bench.machine import machine_info
 from bench.memory import MemoryMonitor
 from bench.scoring import run_scoring
-from bench.stack import BenchStack, bench_stack, load_history
+from bench.stack import BenchStack, bench_stack, load_history, prepare_external
 from core.settings import Settings
 from history import History, generate_history
 from producers.entities import pool_from_history
@@ -34,23 +34,36 @@ def run_parts(
     profile: bool,
     keep: bool,
     say: Say,
+    external: bool = False,
 ) -> dict[str, Any]:
-    """Run `parts` on a new stack; the report as a JSON-ready dict (`verified`, `errors`...)."""
-    report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    """Run `parts` on a new stack (or the configured services, `external`); the report as a
+    JSON-ready dict (`verified`, `errors`...)."""
+    report: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "stack": "external" if external else "embedded",
+    }
     monitor = MemoryMonitor().start()
     errors: list[str] = []
     try:
-        with bench_stack(settings, keep=keep) as stack:
+        with bench_stack(settings, external=external, keep=keep) as stack:
             for name, pid in stack.service_pids().items():
                 monitor.watch(name, pid)
             report["machine"] = machine_info(stack.stack)
             report["state_dir"] = str(stack.root)
-            say(
-                f"stack up in {stack.root}; loading {sizes.persons:,} persons, "
-                f"{sizes.zipcodes:,} zipcodes"
-            )
             history = generate_history(persons=sizes.persons, zipcodes=sizes.zipcodes)
-            load_history(stack, history)
+            if external:
+                say(
+                    f"external stack: Kafka {settings.kafka_bootstrap_servers}, Redis "
+                    f"{settings.redis_host}:{settings.redis_port}, Postgres "
+                    f"{settings.postgres_url_masked}; ensuring tables and registry, no history load"
+                )
+                prepare_external(stack, scoring="scoring" in parts)
+            else:
+                say(
+                    f"stack up in {stack.root}; loading {sizes.persons:,} persons, "
+                    f"{sizes.zipcodes:,} zipcodes"
+                )
+                load_history(stack, history)
             report.update(_run(stack, history, parts, sizes, monitor, profile, say))
     finally:
         monitor.stop()
@@ -101,7 +114,8 @@ def _run(
             ).to_json()
     if "freshness" in parts:
         monitor.phase = "freshness"
-        out["freshness"] = run_freshness(stack, pool, sizes.freshness, monitor, say).to_json()
+        one_worker = from_ingest(out["ingest"]) if "ingest" in out else None
+        out["freshness"] = run_freshness_part(stack, pool, sizes, monitor, say, one_worker)
     if "scoring" in parts:
         from training.train import train_model
 

@@ -1,4 +1,5 @@
-"""The benchmark's own local stack: scratch state dir, free ports, removed at the end."""
+"""The benchmark's stack: its own local one (scratch state dir, free ports, removed at the end),
+or the services the settings point at (`--stack external`), neither started nor stopped."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.errors import BenchError
 from bench.procs import free_port
 from core.console import Progress
 from core.settings import Settings, StackMode
@@ -28,7 +30,7 @@ class BenchStack:
 
     settings: Settings
     root: Path
-    stack: LocalStack
+    stack: LocalStack | None  # None: external services, not ours to start, stop or measure
 
     @property
     def logs(self) -> Path:
@@ -37,7 +39,10 @@ class BenchStack:
         return path
 
     def service_pids(self) -> dict[str, int]:
-        """Pid of each server of the stack (kafka, redis, postgres) that runs now."""
+        """Pid of each server of the stack (kafka, redis, postgres) that runs now; none for an
+        external stack (its processes are not ours to measure)."""
+        if self.stack is None:
+            return {}
         pids = {service.name: self.stack.pid_of(service.name) for service in self.stack.services}
         return {name: pid for name, pid in pids.items() if pid is not None}
 
@@ -50,29 +55,62 @@ class BenchStack:
 
 
 @contextmanager
-def bench_stack(base: Settings, *, keep: bool = False) -> Iterator[BenchStack]:
-    """Start Tansu, Valkey and Postgres on free ports in a new temp dir; stop them at the end."""
+def bench_stack(
+    base: Settings, *, external: bool = False, keep: bool = False
+) -> Iterator[BenchStack]:
+    """Start Tansu, Valkey and Postgres on free ports in a new temp dir; stop them at the end.
+
+    `external`: the services `base` points at, as they are; only the temp dir (logs, specs,
+    the bench's model) is the benchmark's own.
+    """
     root = scratch_state_dir("credit-bench-")
-    settings = base.model_copy(
-        update={
-            "stack": StackMode.EMBEDDED,
-            "state_dir": root / "state",
-            "kafka_port": free_port(),
-            "redis_port": free_port(),
-            "postgres_port": free_port(),
-            "model_dir": root / "models",
-        }
-    )
+    if external:
+        try:
+            yield BenchStack(base.model_copy(update=_scratch(root, StackMode.EXTERNAL)), root, None)
+        finally:
+            _remove(root, keep)
+        return
+    ports = {"kafka_port": free_port(), "redis_port": free_port(), "postgres_port": free_port()}
+    settings = base.model_copy(update={**_scratch(root, StackMode.EMBEDDED), **ports})
     stack = LocalStack(settings)
     try:
         stack.up(timeout=60)
         yield BenchStack(settings, root, stack)
     finally:
         stack.down()
-        if keep:
-            log.info("kept the benchmark's state and logs in %s", root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        _remove(root, keep)
+
+
+def _scratch(root: Path, mode: StackMode) -> dict[str, object]:
+    return {"stack": mode, "state_dir": root / "state", "model_dir": root / "models"}
+
+
+def _remove(root: Path, keep: bool) -> None:
+    if keep:
+        log.info("kept the benchmark's state and logs in %s", root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def prepare_external(stack: BenchStack, *, scoring: bool) -> None:
+    """On an external stack: the offline tables and the Feast registry entries, only where
+    missing (`CREATE ... IF NOT EXISTS`, an idempotent `feast apply`). Nothing is loaded,
+    materialized, deleted or truncated: the data there stays as it is. The scoring part trains
+    on the loans there, so it needs some."""
+    from core.contract import LOAN_TABLE
+    from core.feast_store import apply_definitions, open_store
+    from core.offline_store import PostgresOfflineWriter
+
+    with PostgresOfflineWriter(stack.settings) as writer:
+        writer.create_tables()
+        loans = writer.count(LOAN_TABLE)
+    if scoring and not loans:
+        raise BenchError(
+            f"the offline store at {stack.settings.postgres_url_masked} holds no loans to train "
+            "the scoring part's model on: run `credit-pipeline init` against it first, or leave "
+            "scoring out"
+        )
+    apply_definitions(open_store(stack.settings))
 
 
 def load_history(stack: BenchStack, history: History) -> None:

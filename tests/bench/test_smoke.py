@@ -73,14 +73,21 @@ def test_ingestion_counts_verified_in_both_stores(report: dict[str, Any]) -> Non
 
 
 @pytest.mark.timeout(900)
-def test_freshness_has_every_percentile(report: dict[str, Any]) -> None:
+def test_freshness_at_both_rates_with_every_percentile(report: dict[str, Any]) -> None:
     fresh = report["freshness"]
-    assert fresh["missing"] == 0 and fresh["observed"] > 0
-    assert fresh["processed"] == fresh["events"] > 0
-    latency = fresh["latency_ms"]
-    assert all(
-        latency[k] is not None and latency[k] >= 0 for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")
-    )
+    # `all` runs the fixed rate, then a quarter of the processor-1w rate it just measured.
+    assert [run["label"] for run in fresh["runs"]] == ["fixed", "relative"]
+    one_worker = report["ingest"]["median_events_per_s"]["processor-1w"]
+    assert fresh["one_worker"]["events_per_s"] == one_worker
+    assert fresh["runs"][1]["config"]["rate"] == 0.25 * one_worker
+    for run in fresh["runs"]:
+        assert run["missing"] == 0 and run["observed"] > 0
+        assert run["processed"] == run["events"] > 0
+        for latency in (run["latency_ms"], run["broker_floor"]["latency_ms"]):
+            assert all(
+                latency[k] is not None and latency[k] >= 0 for k in ("p50_ms", "p99_ms", "max_ms")
+            )
+        assert run["broker_floor"]["received"] > 0
 
 
 @pytest.mark.timeout(900)
@@ -100,7 +107,7 @@ def test_memory_goals_machine_and_markdown(
     report: dict[str, Any], smoke: tuple[subprocess.CompletedProcess[str], Path]
 ) -> None:
     assert all(report["memory"][name]["mb"] > 0 for name in (*SERVICES, *CONSUMERS, *SERVERS))
-    assert len(report["goals"]) == 6 and all(g["value"] is not None for g in report["goals"])
+    assert len(report["goals"]) == 7 and all(g["value"] is not None for g in report["goals"])
     assert report["machine"]["logical_cores"] and report["machine"]["python"]
     assert set(report["machine"]["servers"]) == set(SERVICES)
     done, out = smoke

@@ -72,6 +72,12 @@ def add_bench_commands(subparsers: Any) -> None:
     parser.add_argument(
         "--rounds", type=int, help="ingest and scoring: interleaved rounds (default 1)"
     )
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="ingest: run just these consumers, comma-separated (e.g. "
+        "`processor-1w,consume-only`, to compare settings quickly)",
+    )
     parser.add_argument("--rate", type=float, help="freshness: fixed events/s (default 1000)")
     parser.add_argument(
         "--relative-rate",
@@ -135,6 +141,8 @@ def sizes_from_args(args: argparse.Namespace) -> Sizes:
     if args.rounds is not None:
         ingest = replace(ingest, rounds=args.rounds)
         scoring = replace(scoring, rounds=args.rounds)
+    if args.only:
+        ingest = replace(ingest, only=tuple(n.strip() for n in args.only.split(",")))
     if args.rate is not None:
         fresh = replace(fresh, rate=args.rate)
     if args.seconds is not None:

@@ -18,6 +18,7 @@ class IngestConfig:
     warmup_events: int = 1_000
     sample_per_view: int = 250
     min_seconds_per_event: float = 1 / 300  # a run slower than 300 events/s is called stuck
+    only: tuple[str, ...] = ()  # run just these consumers (names); empty: all of them
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ from bench.consumers import (
     push_per_event,
 )
 from bench.cpu import CpuSnapshot
+from bench.errors import BenchError
 from bench.events import StreamLog, measured_stream, sample_newest
 from bench.ingest_figures import IngestResult, IngestRun, stage_figures, summarise
 from bench.memory import MemoryMonitor
@@ -61,6 +62,15 @@ def consumer_kinds(config: IngestConfig) -> list[ConsumerKind]:
     ]
 
 
+def chosen_consumers(kinds: list[ConsumerKind], only: Sequence[str]) -> list[ConsumerKind]:
+    """`kinds` narrowed to the names of `--only` (all when empty); an unknown name is an error."""
+    unknown = sorted(set(only) - {k.name for k in kinds})
+    if unknown:
+        names = ", ".join(k.name for k in kinds)
+        raise BenchError(f"--only: no consumer named {', '.join(unknown)} (there are: {names})")
+    return [k for k in kinds if not only or k.name in only]
+
+
 def run_ingest(
     stack: BenchStack,
     store: FeatureStore,
@@ -73,8 +83,9 @@ def run_ingest(
     runs: list[IngestRun] = []
     kinds = consumer_kinds(config)
     naive = push_per_event()
+    chosen = chosen_consumers([*kinds, naive], config.only)
     for round_no in range(1, config.rounds + 1):
-        plan = [*kinds, naive] if round_no == 1 else kinds
+        plan = [k for k in chosen if round_no == 1 or k is not naive]
         for kind in plan:
             capped = kind is naive
             count = min(config.naive_events, config.events) if capped else config.events

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from bench.cli import FULL, SMOKE, add_bench_commands, sizes_from_args
 from bench.goals import evaluate
 from bench.ingest import stage_figures
@@ -70,3 +72,18 @@ def test_sizes_default_full_smoke_and_overrides() -> None:
     sizes = sizes_from_args(_args("ingest", "--events", "100000", "--rounds", "3"))
     assert (sizes.ingest.events, sizes.ingest.rounds, sizes.scoring.rounds) == (100_000, 3, 3)
     assert FULL.ingest.events == 500_000 and FULL.freshness.rate == 1_000
+
+
+def test_only_narrows_the_ingest_consumers_and_refuses_unknown_names() -> None:
+    from bench.consumers import consume_only, processor, push_per_event
+    from bench.errors import BenchError
+    from bench.ingest import chosen_consumers
+
+    sizes = sizes_from_args(_args("ingest", "--only", "processor-1w, consume-only"))
+    assert sizes.ingest.only == ("processor-1w", "consume-only")
+    kinds = [processor(1), processor(2), consume_only(1000), push_per_event()]
+    chosen = chosen_consumers(kinds, sizes.ingest.only)
+    assert [k.name for k in chosen] == ["processor-1w", "consume-only"]
+    assert chosen_consumers(kinds, ()) == kinds
+    with pytest.raises(BenchError, match="no consumer named processor-3w"):
+        chosen_consumers(kinds, ("processor-3w",))

@@ -97,7 +97,7 @@ def run_ingest(
                 f"  {run.done:,} events in {run.seconds:.1f} s = {run.events_per_s:,.0f}/s "
                 f"({status})"
             )
-    result = summarise(config, [*kinds, naive], runs)
+    result = summarise(config, chosen, runs)
     say("ingest: the processor's stages one by one (CPU per event)")
     result.stage_us = stage_costs(stack, pool, min(config.events, STAGE_EVENTS), config.batch_rows)
     return result

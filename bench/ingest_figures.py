@@ -56,6 +56,8 @@ def summarise(
     ratios: dict[str, float | None] = {}
     rounds = sorted({r.round for r in runs})
     for num, den in ratio_pairs(config):
+        if num not in names or den not in names:
+            continue  # a consumer left out with --only
         per_round = []
         for round_no in rounds:
             by_name = {r.consumer: r for r in runs if r.round == round_no and r.verified}

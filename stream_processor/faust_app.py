@@ -130,6 +130,10 @@ def app_options(settings: Settings, commit_interval: float | None = None) -> dic
         "broker_heartbeat_interval": 1.0,
         "broker_commit_interval": commit_interval or DEFAULT_COMMIT_INTERVAL_SECONDS,
         "consumer_auto_offset_reset": "earliest",
+        # Events buffered per partition ahead of the agent (faust's default is 4096): the
+        # processor took 9-13% more events/s with 16384, 0.80x faust consuming alone against
+        # 0.69-0.70x (BENCHMARKS.md, "faust settings").
+        "stream_buffer_maxsize": 16_384,
         # No web server (it would bind 0.0.0.0:6066); metrics have their own port.
         "web_enabled": False,
         # No tables, no leader topic: nothing but the view topics and the dead-letter topic.

@@ -88,13 +88,15 @@ class StallDetector:
 
 
 def starving(lag: int, written: int, busy_fraction: float) -> int:
-    """Events the fetcher fails to deliver over one look: more wait than was written in it,
+    """Events the fetcher fails to deliver over one look: more waiting than a quarter of what
+    was written in it (at a steady rate, the worker is a quarter of a look, 0.5 s, behind),
     while the writer sat idle most of the time (0 when fetching keeps up).
 
     Catching up, the writer is the bottleneck and stays busy; in a steady stream the lag is a
-    small fraction of what one look writes; during a store outage the writer is busy retrying.
+    batch window's worth, a small fraction of what one look writes; during a store outage the
+    writer is busy retrying.
     """
-    return lag if lag > max(written, 1) and busy_fraction < 0.5 else 0
+    return lag if lag > max(written // 4, 1) and busy_fraction < 0.5 else 0
 
 
 @dataclass

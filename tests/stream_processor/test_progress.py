@@ -78,8 +78,11 @@ def test_the_fetch_wait_doubles_only_while_an_idle_writer_faces_a_backlog() -> N
     assert wait.wait_ms == 100  # never past the cap
 
 
-def test_starving_needs_more_waiting_than_written_and_an_idle_writer() -> None:
+def test_starving_needs_a_quarter_look_of_waiting_and_an_idle_writer() -> None:
     assert starving(lag=1000, written=10, busy_fraction=0.1) == 1000
+    assert starving(lag=600, written=2000, busy_fraction=0.1) == 600  # 0.6 s behind at 1,000/s
+    # 0.4 s behind: a quarter of a look (2 s) is the threshold
+    assert starving(lag=400, written=2000, busy_fraction=0.1) == 0
     assert starving(lag=1000, written=10, busy_fraction=0.9) == 0  # writer is the bottleneck
     assert starving(lag=10, written=1000, busy_fraction=0.1) == 0  # steady stream
     assert starving(lag=0, written=0, busy_fraction=0.0) == 0

@@ -26,7 +26,7 @@ RegistryRefresh = Literal["sync", "thread"]
 
 def redis_connection_string(settings: Settings) -> str:
     """Feast's `host:port[,password=...]` form of the Redis address."""
-    address = f"{settings.redis_host}:{settings.redis_port}"
+    address = settings.redis_address
     if settings.redis_password is not None:
         address += f",password={settings.redis_password.get_secret_value()}"
     return address

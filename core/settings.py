@@ -263,9 +263,14 @@ class Settings(BaseSettings):
             "options": "-c statement_timeout=120000",
         }
 
+    @property
+    def redis_address(self) -> str:
+        """`host:port` of Redis, as logs and errors name it (no password)."""
+        return f"{self.redis_host}:{self.redis_port}"
+
     def feast_env(self) -> dict[str, str]:
         """The variables `feature_repo/feature_store.yaml` expands, for the `feast` CLI."""
-        redis = f"{self.redis_host}:{self.redis_port}"
+        redis = self.redis_address
         if self.redis_password is not None:
             redis += f",password={self.redis_password.get_secret_value()}"
         return {

@@ -81,7 +81,7 @@ class RedisUpdateNotifier:
             socket_timeout=PUBLISH_TIMEOUT_S,
             socket_connect_timeout=PUBLISH_TIMEOUT_S,
         )
-        return cls(redis, channel, f"{settings.redis_host}:{settings.redis_port}", registry)
+        return cls(redis, channel, settings.redis_address, registry)
 
     def start(self) -> None:
         """Start publishing (call from the running event loop)."""

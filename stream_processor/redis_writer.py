@@ -105,8 +105,7 @@ class RedisOnlineWriter:
             password=None if password is None else password.get_secret_value(),
             socket_connect_timeout=settings.store_timeout_seconds,
         )
-        address = f"{settings.redis_host}:{settings.redis_port}"
-        return cls(client, address, PROJECT, timeout=settings.store_timeout_seconds)
+        return cls(client, settings.redis_address, PROJECT, timeout=settings.store_timeout_seconds)
 
     def calls(
         self, view: ViewContract, events: Sequence[UpdateEvent]

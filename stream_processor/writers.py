@@ -111,8 +111,10 @@ class FeastOnlineWriter:
     ) -> None:
         # Imported here: Feast's protobuf modules load all of Feast (the direct writer never).
         from stream_processor.feast_compat import online_writer
+        from stream_processor.online_rows import online_rows
 
         self.address = address
+        self._rows = online_rows
         self._write = online_writer(store)
         self._targets = {v.name: push_targets(store, v) for v in views}
         self._timeout = timeout
@@ -121,13 +123,11 @@ class FeastOnlineWriter:
     def open(cls, settings: Settings) -> FeastOnlineWriter:
         from core.feast_store import open_store
 
-        address = f"{settings.redis_host}:{settings.redis_port}"
+        address = settings.redis_address
         return cls(open_store(settings), address, timeout=settings.store_timeout_seconds)
 
     async def write(self, view: ViewContract, events: Sequence[UpdateEvent]) -> None:
-        from stream_processor.online_rows import online_rows
-
-        rows = online_rows(view, events)
+        rows = self._rows(view, events)
         for target in self._targets[view.name]:
             try:
                 await asyncio.wait_for(self._write(target, rows), self._timeout)

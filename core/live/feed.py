@@ -40,7 +40,7 @@ class LiveFeed:
                 "follow; set it (default credit-pipeline:online-updates)"
             )
         self.channel = channel
-        self.address = f"{settings.redis_host}:{settings.redis_port}"
+        self.address = settings.redis_address
         self._url = settings.redis_url
         self._on_subscribed = on_subscribed or (lambda resubscribed: None)
         self.subscribed = asyncio.Event()

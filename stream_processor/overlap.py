@@ -103,29 +103,30 @@ class BatchWriterTask(Generic[T]):
             self._task.cancel()
 
 
-class AheadLimit:
-    """Bounds how many batches the online store may be ahead of the offline store.
+class InFlightLimit:
+    """Bounds how many batches are taken and not yet in both stores (so how far one store can
+    run ahead of the other).
 
-    `enter` before a batch's online write (waits while `limit` batches are ahead), `leave`
-    once its offline write has finished. `on_change` sees the count (a gauge).
+    `enter` before a batch goes to the stores (waits while `limit` batches are in flight),
+    `leave` once both hold it. `on_change` sees the count (a gauge).
     """
 
     def __init__(self, limit: int, on_change: Callable[[int], None] = lambda n: None) -> None:
         self._free = asyncio.Semaphore(limit)
-        self._ahead = 0
+        self._in_flight = 0
         self._on_change = on_change
 
     async def enter(self) -> None:
         await self._free.acquire()
-        self._ahead += 1
-        self._on_change(self._ahead)
+        self._in_flight += 1
+        self._on_change(self._in_flight)
 
     def leave(self, batches: int) -> None:
         for _ in range(batches):
-            self._ahead -= 1
+            self._in_flight -= 1
             self._free.release()
-        self._on_change(self._ahead)
+        self._on_change(self._in_flight)
 
     @property
-    def ahead(self) -> int:
-        return self._ahead
+    def in_flight(self) -> int:
+        return self._in_flight

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from stream_processor.overlap import AheadLimit, BatchWriterTask
+from stream_processor.overlap import BatchWriterTask, InFlightLimit
 from stream_processor.pipeline import BatchProcessor, RoutedBatch
 from stream_processor.records import SourceRecord
 
@@ -47,7 +47,7 @@ class StoreWriters(Generic[T]):
         self._processor = processor
         self._record_of = record_of
         self._ack = ack
-        self._limit = AheadLimit(max_in_flight, on_in_flight)
+        self._limit = InFlightLimit(max_in_flight, on_in_flight)
         self.intake: BatchWriterTask[T] = BatchWriterTask(
             self._write_online, batch_max_size, name="online-writer"
         )

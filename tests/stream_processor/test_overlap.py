@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from stream_processor.overlap import AheadLimit, BatchWriterTask
+from stream_processor.overlap import BatchWriterTask, InFlightLimit
 
 
 def test_items_are_written_in_order_and_coalesce_while_the_writer_is_busy() -> None:
@@ -55,21 +55,21 @@ def test_a_failing_writer_is_reported_to_the_submitter() -> None:
         asyncio.run(scenario())
 
 
-def test_the_online_side_waits_once_the_limit_of_batches_is_ahead() -> None:
+def test_the_intake_waits_once_the_limit_of_batches_is_in_flight() -> None:
     seen: list[int] = []
 
     async def scenario() -> None:
-        ahead = AheadLimit(2, seen.append)
-        await ahead.enter()
-        await ahead.enter()
-        third = asyncio.ensure_future(ahead.enter())
+        limit = InFlightLimit(2, seen.append)
+        await limit.enter()
+        await limit.enter()
+        third = asyncio.ensure_future(limit.enter())
         await asyncio.sleep(0.01)
-        assert not third.done()  # two batches wait for the offline store: the third waits
-        ahead.leave(1)
+        assert not third.done()  # two batches are not yet in both stores: the third waits
+        limit.leave(1)
         await asyncio.wait_for(third, 1)
-        assert ahead.ahead == 2
-        ahead.leave(2)
-        assert ahead.ahead == 0
+        assert limit.in_flight == 2
+        limit.leave(2)
+        assert limit.in_flight == 0
 
     asyncio.run(scenario())
     assert seen == [1, 2, 1, 2, 0]

@@ -81,18 +81,19 @@ class WorkerRuntime:
         # views, though, must be registered (they define what the online store holds).
         from core.feast_store import PROJECT
 
+        direct = self.settings.online_writer is OnlineWriterKind.DIRECT
         with PostgresOfflineWriter(self.settings) as writer:
             writer.create_tables()
-            registered = writer.registered_feature_views(PROJECT)
+            if direct:  # Feast's own writer resolves (and checks) its views in the registry
+                check_registered(writer.registered_feature_views(PROJECT), PROJECT, VIEWS)
         # Topics get the configured partitions and the broker's replication, rather than
         # whatever faust would auto-create.
         from core.topics import ensure_topics
 
         ensure_topics(self.settings)
-        if self.settings.online_writer is OnlineWriterKind.FEAST:
-            return FeastOnlineWriter.open(self.settings)
-        check_registered(registered, PROJECT, VIEWS)
-        return RedisOnlineWriter.open(self.settings)
+        if direct:
+            return RedisOnlineWriter.open(self.settings)
+        return FeastOnlineWriter.open(self.settings)
 
     async def _open_stores(self) -> OnlineWriter:
         if self._online is None:

@@ -174,8 +174,9 @@ def fault_harness(
 
     yield make
     for h in made:
-        with contextlib.suppress(Exception):
-            h.signal_service("postgres", signal.SIGCONT)
+        for service in ("postgres", "redis"):
+            with contextlib.suppress(Exception):
+                h.signal_service(service, signal.SIGCONT)
         h.start_services()
         h.close()
 
@@ -240,6 +241,31 @@ def test_postgres_hung_longer_than_the_write_timeout(
     assert_whole(outcome)
     logged_once(processor.log, "offline store unreachable", "offline store reachable again")
     assert processor.metric("credit_stream_store_up", store="offline") == 1
+
+
+def test_valkey_hung_longer_than_the_write_timeout(
+    fault_harness: Callable[..., Any], reliability: Callable[[Outcome], None]
+) -> None:
+    # The direct writer's pipelined script call is cancelled mid-answer: its connection must be
+    # dropped and the batch written again, nothing lost, nothing older left online.
+    h = fault_harness(store_timeout_seconds=2.0)
+    processor = h.start()
+    processor.wait_ready()
+    publisher = _stream(h)
+    h.signal_service("redis", signal.SIGSTOP)
+    try:
+        processor.wait_for_log("online store unreachable", timeout=30)
+        assert "no answer within 2 s" in processor.log
+        assert processor.metric("credit_stream_store_up", store="online") == 0
+        time.sleep(4)  # the hang goes on past two more write timeouts
+    finally:
+        h.signal_service("redis", signal.SIGCONT)
+    recovered = time.monotonic()
+    outcome = settle(h, publisher, recovered, "Valkey hung (SIGSTOP) ~6 s, write timeout 2 s")
+    reliability(outcome)
+    assert_whole(outcome)
+    logged_once(processor.log, "online store unreachable", "online store reachable again")
+    assert processor.metric("credit_stream_store_up", store="online") == 1
 
 
 def test_sigterm_while_postgres_hangs_exits_within_the_grace_period(

@@ -220,27 +220,37 @@ def test_postgres_killed_and_restarted(
     _crash_and_restart(fault_harness(), reliability, "postgres", "offline", fault)
 
 
-def test_postgres_hung_longer_than_the_write_timeout(
-    fault_harness: Callable[..., Any], reliability: Callable[[Outcome], None]
+def _hang_and_resume(
+    h: Any, reliability: Callable[[Outcome], None], service: str, store: str, fault: str
 ) -> None:
-    h = fault_harness(store_timeout_seconds=2.0)
+    """SIGSTOP one server mid-stream for ~6 s, past several 2 s write timeouts, then SIGCONT,
+    and check the outage was seen and the stream came through whole."""
     processor = h.start()
     processor.wait_ready()
     publisher = _stream(h)
-    h.signal_service("postgres", signal.SIGSTOP)
+    h.signal_service(service, signal.SIGSTOP)
     try:
-        processor.wait_for_log("offline store unreachable", timeout=30)
+        processor.wait_for_log(f"{store} store unreachable", timeout=30)
         assert "no answer within 2 s" in processor.log
-        assert processor.metric("credit_stream_store_up", store="offline") == 0
+        assert processor.metric("credit_stream_store_up", store=store) == 0
         time.sleep(4)  # the hang goes on past two more write timeouts
     finally:
-        h.signal_service("postgres", signal.SIGCONT)
+        h.signal_service(service, signal.SIGCONT)
     recovered = time.monotonic()
-    outcome = settle(h, publisher, recovered, "Postgres hung (SIGSTOP) ~6 s, write timeout 2 s")
+    outcome = settle(h, publisher, recovered, fault)
     reliability(outcome)
     assert_whole(outcome)
-    logged_once(processor.log, "offline store unreachable", "offline store reachable again")
-    assert processor.metric("credit_stream_store_up", store="offline") == 1
+    logged_once(processor.log, f"{store} store unreachable", f"{store} store reachable again")
+    assert processor.metric("credit_stream_store_up", store=store) == 1
+
+
+def test_postgres_hung_longer_than_the_write_timeout(
+    fault_harness: Callable[..., Any], reliability: Callable[[Outcome], None]
+) -> None:
+    fault = "Postgres hung (SIGSTOP) ~6 s, write timeout 2 s"
+    _hang_and_resume(
+        fault_harness(store_timeout_seconds=2.0), reliability, "postgres", "offline", fault
+    )
 
 
 def test_valkey_hung_longer_than_the_write_timeout(
@@ -248,24 +258,10 @@ def test_valkey_hung_longer_than_the_write_timeout(
 ) -> None:
     # The direct writer's pipelined script call is cancelled mid-answer: its connection must be
     # dropped and the batch written again, nothing lost, nothing older left online.
-    h = fault_harness(store_timeout_seconds=2.0)
-    processor = h.start()
-    processor.wait_ready()
-    publisher = _stream(h)
-    h.signal_service("redis", signal.SIGSTOP)
-    try:
-        processor.wait_for_log("online store unreachable", timeout=30)
-        assert "no answer within 2 s" in processor.log
-        assert processor.metric("credit_stream_store_up", store="online") == 0
-        time.sleep(4)  # the hang goes on past two more write timeouts
-    finally:
-        h.signal_service("redis", signal.SIGCONT)
-    recovered = time.monotonic()
-    outcome = settle(h, publisher, recovered, "Valkey hung (SIGSTOP) ~6 s, write timeout 2 s")
-    reliability(outcome)
-    assert_whole(outcome)
-    logged_once(processor.log, "online store unreachable", "online store reachable again")
-    assert processor.metric("credit_stream_store_up", store="online") == 1
+    fault = "Valkey hung (SIGSTOP) ~6 s, write timeout 2 s"
+    _hang_and_resume(
+        fault_harness(store_timeout_seconds=2.0), reliability, "redis", "online", fault
+    )
 
 
 def test_sigterm_while_postgres_hangs_exits_within_the_grace_period(

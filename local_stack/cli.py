@@ -1,4 +1,5 @@
-"""`credit-pipeline stack up|down|status [--json]`: the only place of the stack that prints."""
+"""`credit-pipeline stack up|down|status [--json] [--show-secrets]`: the only place of the stack
+that prints. Passwords are printed as `***` unless `--show-secrets` is given."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from core.settings import Settings
 from local_stack.local import LocalStack
 from local_stack.status import ServiceStatus
-from local_stack.urls import connection_urls
+from local_stack.urls import connection_urls, scrub
 
 # `status` exit code when a service does not answer (LSB: "program is not running").
 EXIT_UNHEALTHY = 3
@@ -45,42 +46,56 @@ def add_stack_commands(subparsers: Any) -> None:
             action="store_true",
             help="print connection URLs and per-service state as JSON",
         )
+        command.add_argument(
+            "--show-secrets",
+            action="store_true",
+            help="print passwords in clear (by default they are masked as ***)",
+        )
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:
-    _report(settings, LocalStack(settings).up(timeout=args.timeout), as_json=args.json)
+    _report(settings, LocalStack(settings).up(timeout=args.timeout), args)
     return 0
 
 
 def _down(settings: Settings, args: argparse.Namespace) -> int:
-    _report(settings, LocalStack(settings).down(timeout=args.timeout), as_json=args.json)
+    _report(settings, LocalStack(settings).down(timeout=args.timeout), args)
     return 0
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     statuses = LocalStack(settings).status()
-    _report(settings, statuses, as_json=args.json)
+    _report(settings, statuses, args)
     return 0 if all(s.healthy for s in statuses) else EXIT_UNHEALTHY
 
 
-def status_document(settings: Settings, statuses: list[ServiceStatus]) -> dict[str, Any]:
-    """connection_urls(), each service entry extended with its state."""
-    document: dict[str, Any] = {"stack": str(settings.stack), **connection_urls(settings)}
+def status_document(
+    settings: Settings, statuses: list[ServiceStatus], *, show_secrets: bool = False
+) -> dict[str, Any]:
+    """connection_urls(), each service entry extended with its state; passwords masked (in
+    the URLs and in any detail text) unless `show_secrets`."""
+    urls = connection_urls(settings, show_secrets=show_secrets)
+    document: dict[str, Any] = {"stack": str(settings.stack), **urls}
     for status in statuses:
         entry = asdict(status)
         del entry["name"]
+        if not show_secrets:
+            entry["detail"] = scrub(status.detail, settings)
         document[status.name] = {**document.get(status.name, {}), **entry}
     return document
 
 
-def _report(settings: Settings, statuses: list[ServiceStatus], *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(status_document(settings, statuses), indent=2))  # noqa: T201
+def _report(settings: Settings, statuses: list[ServiceStatus], args: argparse.Namespace) -> None:
+    show_secrets = bool(args.show_secrets)
+    if args.json:
+        document = status_document(settings, statuses, show_secrets=show_secrets)
+        print(json.dumps(document, indent=2))  # noqa: T201
         return
     rows = [("SERVICE", "ADDRESS", "PID", "STATE", "HEALTH", "DETAIL")]
     for s in statuses:
         health = "ok" if s.healthy else "-"
-        rows.append((s.name, s.address, str(s.pid or "-"), str(s.state), health, s.detail))
+        detail = s.detail if show_secrets else scrub(s.detail, settings)
+        rows.append((s.name, s.address, str(s.pid or "-"), str(s.state), health, detail))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))

@@ -19,9 +19,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 import pytest
+from pydantic import SecretStr
 
 from core.settings import Settings, StackMode
 from local_stack import (
@@ -31,13 +33,14 @@ from local_stack import (
     ServiceNotReadyError,
     ServiceStartError,
     ServiceState,
+    ServiceStatus,
     StackError,
     StackPermissionError,
     connection_urls,
     sysuser,
 )
 from local_stack import service as stack_service
-from local_stack.cli import add_stack_commands
+from local_stack.cli import EXIT_UNHEALTHY, add_stack_commands, status_document
 from local_stack.valkey import RedisService
 
 pytestmark = pytest.mark.integration
@@ -178,7 +181,7 @@ def test_up_serves_every_service_and_down_leaves_nothing(
     assert [s.name for s in statuses] == SERVICES
     assert all(s.state == ServiceState.RUNNING and s.healthy and s.pid for s in statuses)
     pids = {s.pid for s in statuses if s.pid}
-    urls = connection_urls(settings)
+    urls = connection_urls(settings, show_secrets=True)
     json.dumps(urls)  # JSON-able
 
     assert roundtrip_kafka(urls["kafka"]["bootstrap_servers"]) == b"hello stack"
@@ -358,8 +361,12 @@ def test_cli_status_json_has_urls_and_states(
     document = json.loads(capsys.readouterr().out)
     assert code == 0
     assert document["kafka"]["bootstrap_servers"] == running.settings.kafka_bootstrap_servers
-    assert document["redis"]["url"] == running.settings.redis_url
-    assert document["postgres"]["url"] == running.settings.postgres_dsn()
+    assert document["redis"]["url"] == running.settings.redis_url  # no password set
+    settings = running.settings
+    assert document["postgres"]["url"] == (
+        f"postgresql://{settings.postgres_user}:***@{settings.postgres_host}:"
+        f"{settings.postgres_port}/{settings.postgres_db}"
+    )
     assert all(
         document[name]["state"] == "running" and document[name]["healthy"] for name in SERVICES
     )
@@ -368,6 +375,91 @@ def test_cli_status_json_has_urls_and_states(
     assert args.func(running.settings, args) == 0
     table = capsys.readouterr().out
     assert "SERVICE" in table and all(name in table for name in SERVICES)
+
+
+def run_stack_cli(
+    settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str]:
+    """`credit-pipeline stack ARGV` in this process: its exit code and what it printed."""
+    parser = argparse.ArgumentParser()
+    add_stack_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["stack", *argv])
+    code = args.func(settings, args)
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv", [["status"], ["status", "--json"], ["up"], ["up", "--json"]], ids=" ".join
+)
+def test_cli_prints_the_postgres_password_only_with_show_secrets(
+    running: LocalStack, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    settings = running.settings
+    password = settings.postgres_password.get_secret_value()
+
+    code, masked = run_stack_cli(settings, capsys, *argv)
+
+    assert code == 0
+    assert password not in masked
+    if "--json" not in argv:
+        return  # the table names addresses, never URLs: nothing to show
+    assert json.loads(masked)["postgres"]["url"].count(":***@") == 1
+    code, shown = run_stack_cli(settings, capsys, *argv, "--show-secrets")
+    assert code == 0
+    url = json.loads(shown)["postgres"]["url"]
+    assert url == settings.postgres_dsn() and password in url
+
+    import psycopg2
+
+    conn = psycopg2.connect(url)  # what --show-secrets prints is a URL that connects
+    conn.close()
+
+
+def test_cli_masks_every_password_on_a_stopped_stack_too(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pg_password, redis_password = "pg-S3cret@/x", "valkey p@ss"
+    settings = settings.model_copy(
+        update={
+            "postgres_password": SecretStr(pg_password),
+            "redis_password": SecretStr(redis_password),
+        }
+    )
+    forms = [
+        form for value in (pg_password, redis_password) for form in (value, quote(value, safe=""))
+    ]
+
+    for argv in (["status"], ["status", "--json"], ["down"], ["down", "--json"]):
+        code, out = run_stack_cli(settings, capsys, *argv)
+        assert code == (EXIT_UNHEALTHY if argv[0] == "status" else 0), out
+        assert not [form for form in forms if form in out], (argv, out)
+        if "--json" in argv:
+            document = json.loads(out)
+            assert document["redis"]["url"] == (
+                f"redis://:***@{settings.redis_host}:{settings.redis_port}/0"
+            )
+            assert document["postgres"]["url"].startswith(
+                f"postgresql://{settings.postgres_user}:***@"
+            )
+
+    _, shown = run_stack_cli(settings, capsys, "status", "--json", "--show-secrets")
+    document = json.loads(shown)
+    assert document["redis"]["url"] == settings.redis_url
+    assert document["postgres"]["url"] == settings.postgres_dsn()
+    assert quote(pg_password, safe="") in shown and quote(redis_password, safe="") in shown
+
+
+def test_status_document_scrubs_a_password_out_of_a_detail(settings: Settings) -> None:
+    password = settings.postgres_password.get_secret_value()
+    status = ServiceStatus(
+        "postgres", "127.0.0.1:5432", "external", None, False, f"said {password}!"
+    )
+
+    masked = status_document(settings, [status])
+    shown = status_document(settings, [status], show_secrets=True)
+
+    assert masked["postgres"]["detail"] == "said ***!"
+    assert shown["postgres"]["detail"] == f"said {password}!"
 
 
 @pytest.mark.skipif(not sysuser.running_as_root(), reason="root-only: checks the root path")

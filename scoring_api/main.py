@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from core.settings import Settings
-from scoring_api.api.routes import health, live, loans
+from scoring_api.api.routes import docs, health, live, loans
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import install_error_handlers
 from scoring_api.core.request_id import RequestIdMiddleware
@@ -40,11 +40,19 @@ def create_app(
     config = ApiConfig.from_settings(
         settings or Settings(), model_dir=model_dir, model_version=model_version
     )
-    app = FastAPI(title=TITLE, summary=SUMMARY, version="1", lifespan=lifespan)
+    app = FastAPI(
+        title=TITLE,
+        summary=SUMMARY,
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.config = config
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(loans.router)
     app.include_router(health.router)
     app.include_router(live.router)
+    app.include_router(docs.router)  # /docs, /redoc: no CDN
     return app

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from core.validation import INT64_RANGE, field_problem
+from core.validation import INT64_RANGE, SCHEMA_PATTERN, field_problem
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureView, PushSource
@@ -64,6 +64,21 @@ class Column:
         return SQL_TYPE[self.kind]
 
 
+MASK = "********"  # every sensitive key value, in anything a person or a log may read
+
+# YYYYMMDD of a real date from 1900 on (what `_birth_date_problem` accepts), as a regex: a
+# month's days, February's 29th only in leap years (centuries only when divisible by 400).
+_YEAR = "(?:19|[2-9][0-9])[0-9]{2}"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
+    "|02(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_LEAP_YEAR = "(?:(?:19|[2-9][0-9])(?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[3579][26])00)"
+BIRTH_DATE_PATTERN = f"(?:{_YEAR}{_MONTH_DAY}|{_LEAP_YEAR}0229)"
+_EIGHT_DIGITS = "^[0-9]{8}"
+
+
 @dataclass(frozen=True)
 class EntityKey:
     """An entity's join key with the format rules its Feast tags declare."""
@@ -85,7 +100,16 @@ class EntityKey:
             notes.append("Sensitive: never logged or echoed in clear")
         text = ". ".join(notes) or None
         if self.kind == "string":
-            return Annotated[str, msgspec.Meta(pattern=self.tags.get("pattern"), description=text)]
+            pattern = self.tags.get("pattern")
+            extra = None
+            if self._starts_with_date and pattern and pattern.startswith(_EIGHT_DIGITS):
+                # The schema says which dates (core.validation.SCHEMA_PATTERN): a generator of
+                # examples (schemathesis) then agrees with `check`. Validation keeps the plain
+                # pattern plus `check`, whose message says what is wrong with the date.
+                exact = "^" + BIRTH_DATE_PATTERN + pattern[len(_EIGHT_DIGITS) :]
+                extra = {SCHEMA_PATTERN: exact}
+            meta = msgspec.Meta(pattern=pattern, description=text, extra=extra)
+            return Annotated[str, meta]
         lo, hi = self.tags.get("minimum"), self.tags.get("maximum")
         return Annotated[
             int,
@@ -108,11 +132,9 @@ class EntityKey:
                 raise ValueError(f"{self.name} {problem}")
 
     def mask(self, value: object) -> str:
-        """A form of `value` safe for logs and error messages."""
-        text = str(value)
-        if not self.sensitive:
-            return text
-        return "*" * max(len(text) - 2, 0) + text[-2:] if len(text) > 4 else "****"
+        """A form of `value` safe for logs, error messages and dead letters: a sensitive key
+        is always MASK, which tells neither its length nor any of its characters."""
+        return MASK if self.sensitive else str(value)
 
     def parse(self, value: Any) -> Any:
         """The validated key, or ValueError whose message never shows the value.

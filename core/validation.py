@@ -72,7 +72,7 @@ _BOUND_WORDS = {
 }
 
 
-def _parts(type_: Any) -> tuple[Any, msgspec.Meta | None, bool]:
+def type_parts(type_: Any) -> tuple[Any, msgspec.Meta | None, bool]:
     """(base type, its Meta, nullable) of `base`, `Annotated[base, Meta]`, or either | None."""
     nullable = False
     if get_origin(type_) in (Union, types.UnionType):
@@ -111,7 +111,7 @@ def field_problem(name: str | None, type_: Any, value: Any) -> Problem | None:
 
 
 def _problem(name: str | None, type_: Any, error: str) -> Problem:
-    base, meta, nullable = _parts(type_)
+    base, meta, nullable = type_parts(type_)
     expected, type_code = _expected(base, nullable)
     if got := _GOT.match(error):
         kind = got.group(1) if got.group(1) in _JSON_KINDS else "another type"
@@ -186,6 +186,21 @@ def struct_problems(model: type[msgspec.Struct], doc: Mapping[str, Any]) -> list
     return problems
 
 
+# A `msgspec.Meta(extra=...)` key: the pattern the JSON Schema states, when it says more than
+# the pattern validation checks (a key's date rule, checked in code with a better message).
+SCHEMA_PATTERN = "schema_pattern"
+
+
+def type_json_schema(type_: Any) -> dict[str, Any]:
+    """The JSON Schema of one value type (`value_type`, an entity key's), with its
+    SCHEMA_PATTERN when it has one."""
+    schema: dict[str, Any] = msgspec.json.schema(type_)
+    _, meta, _ = type_parts(type_)
+    if meta is not None and meta.extra and SCHEMA_PATTERN in meta.extra:
+        schema["pattern"] = meta.extra[SCHEMA_PATTERN]
+    return schema
+
+
 def model_json_schema(model: type[msgspec.Struct]) -> dict[str, Any]:
     """The JSON Schema (2020-12) of one flat Struct, self-contained (no $ref).
 
@@ -196,9 +211,11 @@ def model_json_schema(model: type[msgspec.Struct]) -> dict[str, Any]:
     schema: dict[str, Any] = components[model.__name__]
     for field in msgspec.structs.fields(model):
         prop = schema["properties"][field.encode_name]
-        base, _, nullable = _parts(field.type)
+        base, meta, nullable = type_parts(field.type)
         if get_origin(base) is Literal:
             prop["enum"] = list(get_args(base))
+        if meta is not None and meta.extra and SCHEMA_PATTERN in meta.extra:
+            prop["pattern"] = meta.extra[SCHEMA_PATTERN]
         if nullable and "description" in prop["anyOf"][0]:
             prop = {"description": prop["anyOf"][0].pop("description"), **prop}
             schema["properties"][field.encode_name] = prop

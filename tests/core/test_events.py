@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
 
-from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
+from core.contract import BIRTH_DATE_PATTERN, CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES
 from core.event_model import ENVELOPE_FIELDS, MAX_EVENT_ID_LENGTH, event_json_schema, event_model
 from core.events import InvalidEvent, new_event, parse_event
 from core.validation import INT64_RANGE
@@ -55,7 +56,8 @@ def test_the_json_schema_says_what_the_validator_checks() -> None:
         "maxLength": MAX_EVENT_ID_LENGTH,
     }
     assert props["event_timestamp"]["format"] == "date-time"
-    assert props["dob_ssn"]["pattern"] == "^[0-9]{8}_[0-9]{4}$"
+    # The schema states the date rule too (core.contract.BIRTH_DATE_PATTERN)
+    assert props["dob_ssn"]["pattern"] == f"^{BIRTH_DATE_PATTERN}_[0-9]{{4}}$"
     for column in CREDIT_HISTORY.features:  # amounts and counts: never negative
         assert props[column.name]["type"] == "integer"
         assert (props[column.name]["minimum"], props[column.name]["maximum"]) == (0, INT64_RANGE[1])
@@ -118,3 +120,19 @@ def test_each_breach_has_a_specific_reason_without_a_value(raw: bytes) -> None:
 
 def test_a_tombstone_is_refused() -> None:
     assert "tombstone" in _reason(None)
+
+
+def test_the_birth_date_pattern_accepts_exactly_the_dates_the_check_accepts() -> None:
+    from core.contract import _birth_date_problem
+
+    pattern = re.compile(f"^{BIRTH_DATE_PATTERN}$")
+    years = [*range(1890, 2110), *range(2395, 2405), 9996, 9999]  # centuries, leap rules
+    disagree = [
+        text
+        for year in years
+        for month in range(14)
+        for day in range(33)
+        if bool(pattern.match(text := f"{year:04d}{month:02d}{day:02d}"))
+        != (_birth_date_problem(text) is None)
+    ]
+    assert disagree == []

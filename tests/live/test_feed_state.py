@@ -65,7 +65,7 @@ def test_a_watched_entity_reports_changes_and_ignores_older_or_equal_updates() -
     assert watched.apply(_update(1, T0)) is None
     assert watched.views["credit_history"].values["credit_card_due"] == 6
     lines = change_lines(watched, changes)
-    assert lines[0].startswith("dob_ssn ***********78 credit_history.credit_card_due: 5 -> 6")
+    assert lines[0].startswith("dob_ssn ******** credit_history.credit_card_due: 5 -> 6")
     assert KEY not in "\n".join(lines)
 
 
@@ -99,11 +99,11 @@ def test_recent_updates_keep_the_newest_first_and_mask_keys_for_display() -> Non
     recent.add([_update(i, T0 + timedelta(seconds=i)) for i in range(5)])
     assert [u.values["credit_card_due"] for u in recent.of("credit_history")] == [4, 3]
     row = recent_row(recent.of("credit_history")[0])
-    assert row["key"] == "***********78"
+    assert row["key"] == "********"
     line = event_line(recent.of("credit_history")[0])
-    assert KEY not in line and "***********78" in line
+    assert KEY not in line and "********" in line
     screen = table(FeedStats().summary(), recent.newest(5), "chan", 120, subscribed=True)
-    assert KEY not in screen and "***********78" in screen
+    assert KEY not in screen and "********" in screen
 
 
 @pytest.mark.anyio
@@ -118,7 +118,7 @@ async def test_the_hub_routes_only_watched_entities_to_their_connections() -> No
     assert mine.queue.empty() and other.queue.empty()
     snapshot = hub.snapshot()
     keys = [row["key"] for row in snapshot["recent"]["credit_history"]]
-    assert KEY not in keys and "***********78" in keys
+    assert KEY not in keys and "********" in keys
     hub.disconnect(mine)
     hub.observe([_update(9, T0 + timedelta(seconds=1))])
     assert mine.queue.empty()

@@ -10,6 +10,7 @@ from typing import Any
 
 from core.cli_options import Subcommands
 from core.settings import Settings
+from scoring_api.keys_cli import add_keys_commands
 from scoring_api.score_cli import add_score_command
 
 WORKER_START_SECONDS = 60
@@ -27,6 +28,7 @@ def add_serve_commands(subcommands: Subcommands) -> None:
     serve.set_defaults(func=run_serve)
 
     add_score_command(subcommands)
+    add_keys_commands(subcommands)
 
 
 # -- serve ------------------------------------------------------------------------------------

@@ -188,6 +188,39 @@ class Settings(BaseSettings):
     online_timeout_ms: int = Field(250, ge=1)
     """Longest the API waits for the online store before answering 503."""
 
+    api_key: SecretStr | None = None
+    """The key this project's own clients (`score`, `produce update`) send to the API; never
+    printed. Without it: the file `CREDIT_API_KEY_FILE`, else the running demo's key file."""
+
+    api_key_file: Path | None = None
+    """A file holding that key (a Docker secret, say), read when CREDIT_API_KEY is unset."""
+
+    api_trusted_hosts: str = "127.0.0.1,localhost,::1"
+    """Host names the API answers to, comma-separated (`*`: any). Another name gets 400:
+    a page on another site cannot reach the API by rebinding its own name to this machine."""
+
+    api_max_body_bytes: int = Field(16_384, ge=256, le=16_777_216)
+    """Largest request body the API reads; a larger one gets 413 before it is parsed."""
+
+    @property
+    def demo_key_file(self) -> Path:
+        """Where `demo` keeps the key it made for this machine's clients (mode 0600)."""
+        return self.state_path / "demo-api-key"
+
+    def client_api_key(self) -> str | None:
+        """The key a client of this project sends: CREDIT_API_KEY, CREDIT_API_KEY_FILE, or
+        the running demo's key file; None when there is none."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        for path in (self.api_key_file, self.demo_key_file):
+            if path is not None and path.is_file():
+                return path.read_text().strip() or None
+        return None
+
+    @property
+    def api_trusted_host_names(self) -> list[str]:
+        return [name.strip() for name in self.api_trusted_hosts.split(",") if name.strip()]
+
     @property
     def api_url(self) -> str:
         """Where clients reach the scoring API (a bind-all address means this machine)."""

@@ -114,6 +114,48 @@ def wait_for(
         raise KeyboardInterrupt
 
 
+# -- the demo's API key ------------------------------------------------------------------------
+
+
+@dataclass
+class DemoKey:
+    """A key with every scope for this demo's page and this machine's clients: in a 0600 file
+    in the state dir (`Settings.client_api_key` finds it), revoked when the demo stops."""
+
+    name: str | None = None
+
+    def create(self, settings: Settings) -> None:
+        import os
+        import time
+
+        from core.api_keys import SCOPES, KeyStore
+
+        self.name = f"demo-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        _, key = KeyStore(settings).create(self.name, list(SCOPES))
+        path = settings.demo_key_file
+        path.unlink(missing_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(key + "\n")
+
+    def login_code(self, settings: Settings) -> str:
+        from core.api_keys import KeyStore
+
+        assert self.name is not None, "create() first"
+        return KeyStore(settings).login_code(self.name)
+
+    def revoke(self, settings: Settings) -> None:
+        from core.api_keys import KeyStore
+        from core.errors import CreditPipelineError
+
+        settings.demo_key_file.unlink(missing_ok=True)
+        if self.name is not None:
+            try:
+                KeyStore(settings).revoke(self.name)
+            except CreditPipelineError as exc:  # Postgres already gone: the key is useless
+                sys.stderr.write(f"could not revoke the demo's key {self.name}: {exc}\n")
+
+
 # -- the command ------------------------------------------------------------------------------
 
 
@@ -140,6 +182,7 @@ def _run_demo(settings: Settings, args: argparse.Namespace) -> int:
     children = Children(settings, settings.state_path / "logs")
     children.log_dir.mkdir(parents=True, exist_ok=True)
     code = 0
+    demo_key = DemoKey()
     try:
         with stop_requested() as stop:
             if offline_is_empty(settings):
@@ -150,7 +193,8 @@ def _run_demo(settings: Settings, args: argparse.Namespace) -> int:
                 out.write(f"no model in {settings.model_path}: running `credit-pipeline train`\n")
                 out.flush()
                 run_step(settings, ["train"], stop)
-            code = _run_children(settings, args, children, stop, out)
+            demo_key.create(settings)
+            code = _run_children(settings, args, children, stop, out, demo_key)
     except KeyboardInterrupt:
         out.write("\ninterrupted\n")
         code = 130
@@ -158,6 +202,7 @@ def _run_demo(settings: Settings, args: argparse.Namespace) -> int:
         out.write("stopping the producer, the API and the processor ...\n")
         out.flush()
         children.stop_all()
+        demo_key.revoke(settings)
         if owns_stack:
             stack.down()
             out.write("stopped the local stack (this demo started it)\n")
@@ -175,6 +220,7 @@ def _run_children(
     children: Children,
     stop: threading.Event,
     out: TextIO,
+    demo_key: DemoKey,
 ) -> int:
     out.write("starting the processor and the scoring API\n")
     out.flush()
@@ -187,7 +233,8 @@ def _run_children(
     out.write(f"scoring API ready on {base}\n")
     # SIGINT: the producer flushes what it has sent before it exits.
     children.start("producer", ["produce", "stream", "--rate", f"{args.rate:g}"], signal.SIGINT)
-    try_next(settings, out)
+    assert demo_key.name is not None
+    try_next(settings, out, demo_key.login_code(settings), demo_key.name)
     while not stop.wait(_POLL_S):
         failed = children.exited()
         if failed is not None:

@@ -152,25 +152,31 @@ def typed_command() -> str:
     return shlex.quote(str(ours))
 
 
-def try_next(settings: Settings, out: TextIO) -> None:
+def try_next(settings: Settings, out: TextIO, login_code: str, key_name: str) -> None:
     """Where to look and what to try, with the tutorial's applicant (always in the history).
 
     Every command is printed as it can be pasted: tests/demo/test_demo.py runs them as printed.
+    The page's link carries a one-time code (10 minutes) that signs the browser in.
     """
     from scoring_api.schemas import EXAMPLE_REQUEST
 
     base = settings.api_url
+    key_file = shlex.quote(str(settings.demo_key_file))
     dob_ssn = EXAMPLE_REQUEST["dob_ssn"]
     body = json.dumps(EXAMPLE_REQUEST)
     cli = typed_command()
     out.write(
-        f"\nThe pipeline is running. Live page: {base}/   (API docs: {base}/docs)\n"
-        f"Logs: {settings.state_path / 'logs'}/demo-*.log\n\n"
+        f"\nThe pipeline is running. Live page: {base}/#code={login_code}\n"
+        "  (a one-time sign-in link, valid 10 minutes; another: "
+        f"{cli} keys login-link --name {key_name})\n"
+        f"API docs: {base}/docs   Logs: {settings.state_path / 'logs'}/demo-*.log\n"
+        f"API key of this demo (every scope, revoked when it stops): {key_file}\n\n"
         "Try, in another terminal (with the same CREDIT_* variables, if you set any):\n"
         f"  {cli} produce update --dob-ssn {dob_ssn} --hard-pulls 5\n"
         f"  {cli} watch --dob-ssn {dob_ssn}\n"
         f"  {cli} watch\n"
         f"  curl -s -X POST {base}/v1/loan-decisions -H 'Content-Type: application/json' \\\n"
+        f'    -H "Authorization: Bearer $(cat {key_file})" \\\n'
         f"    -d '{body}'\n\n"
         "Ctrl-C stops everything.\n"
     )

@@ -71,11 +71,18 @@ def read_online_row(settings: Settings, view: ViewContract, key: Any) -> dict[st
 
 
 def _read_through_api(settings: Settings, view: ViewContract, key: Any) -> dict[str, Any] | None:
-    """The view's values from the API; None if no API answers at its address."""
+    """The view's values from the API; None if no API answers at its address, or no key
+    (with the features:read scope: `Settings.client_api_key`) is there to ask it."""
+    api_key = settings.client_api_key()
+    if api_key is None:
+        return None
     request = urllib.request.Request(
         settings.api_url + ENTITY_READ_PATH,
         data=json.dumps({"entity": view.entity.name, "key": key}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {api_key}",
+        },
         method="POST",
     )
     try:

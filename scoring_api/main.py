@@ -6,13 +6,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Security
 
+from core.api_keys import KeyStore
 from core.settings import Settings
-from scoring_api.api.routes import docs, health, live, loans
+from scoring_api.api.routes import docs, health, live, loans, session
+from scoring_api.core.auth import Authenticator, current_caller
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import install_error_handlers
+from scoring_api.core.guard import GuardMiddleware
 from scoring_api.core.request_id import RequestIdMiddleware
 from scoring_api.service.runtime import ApiRuntime
 
@@ -45,14 +49,29 @@ def create_app(
         summary=SUMMARY,
         version="1",
         lifespan=lifespan,
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
     )
     app.state.config = config
+    app.state.authenticator = Authenticator(KeyStore(config.settings))
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        GuardMiddleware,
+        trusted_hosts=config.settings.api_trusted_host_names,
+        max_body_bytes=config.settings.api_max_body_bytes,
+    )
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     app.include_router(loans.router)
     app.include_router(health.router)
     app.include_router(live.router)
-    app.include_router(docs.router)  # /docs, /redoc: no CDN
+    # /docs, /redoc: no CDN; for a key or a session like everything else but health
+    app.include_router(docs.router, dependencies=[Security(current_caller)])
+    app.include_router(session.router)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Security(current_caller)])
+    async def openapi(request: Request) -> dict[str, Any]:
+        document: dict[str, Any] = request.app.openapi()
+        return document
+
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
 import msgspec
@@ -19,7 +20,14 @@ from pydantic import BaseModel, Field, GetCoreSchemaHandler, GetJsonSchemaHandle
 from pydantic_core import CoreSchema, PydanticCustomError, ValidationError, core_schema
 
 from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, Column
-from core.validation import Problem, field_problem, model_json_schema, struct_problems, value_type
+from core.validation import (
+    Problem,
+    field_problem,
+    model_json_schema,
+    struct_problems,
+    type_parts,
+    value_type,
+)
 
 # Every loan-application field's rules, read from the contract: its bounds of plausibility
 # (ge, le, gt), its description and its enum values (`values`). Floats may be null: the
@@ -91,6 +99,8 @@ class RequestModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         """
         if isinstance(data, RequestModel):
             data = msgspec.structs.asdict(data)  # built by hand: check it like a body
+        if isinstance(data, dict):
+            data = _integral_floats_as_ints(cls, data)
         try:
             value = msgspec.convert(data, type=cls, strict=True)
         except msgspec.ValidationError:
@@ -136,6 +146,25 @@ class RequestModel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         cls, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> dict[str, Any]:
         return cls.model_json_schema()
+
+
+@cache
+def _integer_fields(model: type[RequestModel]) -> frozenset[str]:
+    return frozenset(
+        f.encode_name for f in msgspec.structs.fields(model) if type_parts(f.type)[0] is int
+    )
+
+
+def _integral_floats_as_ints(model: type[RequestModel], data: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema counts 76104.0 as an integer, so the API does too; 76104.5, "76104" and
+    true stay refused (msgspec's strict mode)."""
+    integers = _integer_fields(model)
+    fixed = None
+    for name, value in data.items():
+        if type(value) is float and name in integers and value.is_integer():
+            fixed = fixed or dict(data)
+            fixed[name] = int(value)
+    return fixed or data
 
 
 def _key_problems(data: dict[str, Any]) -> list[Problem]:
@@ -201,7 +230,9 @@ class ViewFeatures(BaseModel):
         description="Used although older than the view's TTL (the window of training), as the "
         "view's serving_max_age allows; a warning says so",
     )
-    values: dict[str, int | float | str | None]
+    values: dict[str, int | float | str | None] | None = Field(
+        description="The feature values; null unless the caller's key has `features:read`"
+    )
 
 
 class LoanDecision(BaseModel):
@@ -229,6 +260,29 @@ class ErrorResponse(BaseModel):
     """The one shape of every error response."""
 
     error: ErrorBody
+
+
+# The answers of every endpoint that needs a key, for its OpenAPI `responses`.
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorResponse,
+        "description": "`unauthenticated`: no API key or session, or one not valid (any more)",
+    },
+    403: {"model": ErrorResponse, "description": "`insufficient_scope`: the key lacks a scope"},
+    503: {
+        "model": ErrorResponse,
+        "description": "`auth_unavailable`: a credential cannot be checked now (key store "
+        "down), or the endpoint's own dependency is unavailable",
+    },
+}
+
+
+# The answers of every endpoint that reads a body (the guard and the JSON decoder give them).
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "`bad_request`: the body is not UTF-8 JSON"},
+    413: {"model": ErrorResponse, "description": "`payload_too_large`: the body is too big"},
+    415: {"model": ErrorResponse, "description": "`unsupported_media_type`: the body is not JSON"},
+}
 
 
 class Liveness(BaseModel):

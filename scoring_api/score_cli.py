@@ -134,7 +134,7 @@ def run_score(settings: Settings, args: argparse.Namespace) -> int:
     if args.local:
         body = asyncio.run(_score_local(settings, application, args.model_dir))
     else:
-        body = _score_remote(args.url or settings.api_url, application)
+        body = _score_remote(args.url or settings.api_url, application, _api_key(settings))
     if args.json:
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
     else:
@@ -142,11 +142,22 @@ def run_score(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_remote(base_url: str, application: dict[str, Any]) -> dict[str, Any]:
+def _api_key(settings: Settings) -> str:
+    key = settings.client_api_key()
+    if key is None:
+        raise ScoreError(
+            "the API needs a key: set CREDIT_API_KEY (or CREDIT_API_KEY_FILE) to one with the "
+            "score scope (`credit-pipeline keys create --name me --scopes score,features:read`), "
+            "or score in-process with --local"
+        )
+    return key
+
+
+def _score_remote(base_url: str, application: dict[str, Any], key: str) -> dict[str, Any]:
     request = urllib.request.Request(
         base_url.rstrip("/") + DECISIONS_PATH,
         data=json.dumps(application).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
         method="POST",
     )
     try:

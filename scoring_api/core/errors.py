@@ -71,6 +71,8 @@ def error_body(code: str, message: str, rid: str, details: list[dict[str, Any]])
 async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status_code == 503 else None
+    if exc.status_code == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
     body = error_body(exc.code, exc.message, request_id(request), exc.details)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 

@@ -309,6 +309,11 @@ function showDecision(result) {
   $("warnings").replaceChildren(...result.warnings.map((w) => el("li", { class: "error" }, w)));
   const rows = [];
   for (const [view, f] of Object.entries(result.features)) {
+    if (f.values === null) {  // the key lacks features:read: statuses and ages only
+      rows.push(el("tr", {}, el("td", {}, `${view} (${f.status})`), el("td", {}, "(values need features:read)"),
+        el("td", { class: "num" }, "–"), el("td", { class: "num", title: f.event_timestamp || "" }, age(f.age_seconds))));
+      continue;
+    }
     for (const [feature, value] of Object.entries(f.values)) {
       rows.push(el("tr", {}, el("td", {}, `${view} (${f.status})`), el("td", {}, feature),
         el("td", { class: "num" }, String(value ?? "–")), el("td", { class: "num", title: f.event_timestamp || "" }, age(f.age_seconds))));
@@ -321,7 +326,12 @@ function showDecision(result) {
 // -- start ------------------------------------------------------------------------------------
 
 async function main() {
-  state.contract = await (await fetch("/live/contract")).json();
+  const response = await fetch("/live/contract");
+  if (response.status === 401) {  // the session ended: the server shows the sign-in page
+    location.reload();
+    return;
+  }
+  state.contract = await response.json();
   buildStream();
   buildWatchForm();
   buildLoanForm();

@@ -54,10 +54,10 @@ def demo_settings() -> Iterator[Settings]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _post(url: str, body: dict[str, object]) -> dict[str, object]:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
-    )
+def _post(url: str, body: dict[str, object], settings: Settings) -> dict[str, object]:
+    key = settings.client_api_key()  # the demo's key file
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.loads(response.read()))
 
@@ -213,7 +213,8 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
         with urllib.request.urlopen(base + "/", timeout=10) as page:
             assert page.status == 200
             assert b"credit-pipeline" in page.read()
-        decision = _post(base + "/v1/loan-decisions", EXAMPLE_REQUEST)
+        assert demo_settings.demo_key_file.stat().st_mode & 0o077 == 0  # the owner's only
+        decision = _post(base + "/v1/loan-decisions", EXAMPLE_REQUEST, demo_settings)
         assert decision["decision"] in {"approved", "rejected"}
         _try_the_hints(output, demo_settings)
         _try_the_readme(demo_settings)
@@ -225,7 +226,7 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
             second.stderr + second.stdout
         )
         assert "ready" not in second.stdout
-        assert _post(base + "/v1/loan-decisions", EXAMPLE_REQUEST)["decision"]
+        assert _post(base + "/v1/loan-decisions", EXAMPLE_REQUEST, demo_settings)["decision"]
 
         # Every process the demo runs: its children and theirs (the stack's servers too).
         descendants = psutil.Process(demo.pid).children(recursive=True)
@@ -240,6 +241,7 @@ def test_demo_runs_everything_and_ctrl_c_leaves_nothing_behind(
             demo.stop(0)
     output = log.read_text(errors="replace")
     assert "stopped the local stack (this demo started it)" in output
+    assert not demo_settings.demo_key_file.exists()  # its key went with it (and was revoked)
 
     def alive(p: psutil.Process) -> bool:
         try:

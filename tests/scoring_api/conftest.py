@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pandas as pd
 import psycopg2
 import pytest
 
+from core.api_keys import SCOPES, KeyStore
 from core.contract import ENTITY_KEYS, EVENT_TIMESTAMP, LOAN_REQUEST_COLUMNS, ZIPCODE_FEATURES
 from core.model.columns import LOAN_ID
 from core.settings import Settings
@@ -81,16 +83,36 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-ApiClient = Callable[[Settings, Path], AbstractAsyncContextManager[httpx.AsyncClient]]
+ApiClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+ALL_SCOPES = tuple(SCOPES)
+# The ASGI test clients' base URL: a loopback name, as the API's default trusted hosts allow.
+BASE_URL = "http://127.0.0.1"
+
+
+def make_key(settings: Settings, scopes: tuple[str, ...] = ALL_SCOPES) -> str:
+    """A new API key with `scopes` in the stack of `settings`."""
+    return KeyStore(settings).create(f"test-{uuid.uuid4().hex[:12]}", scopes)[1]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 @asynccontextmanager
-async def _api_client(settings: Settings, model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan run (model, store, Redis client), called over ASGI."""
+async def _api_client(
+    settings: Settings, model_dir: Path, scopes: tuple[str, ...] = ALL_SCOPES
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run (model, store, Redis client), called over ASGI with a
+    key of `scopes` (all by default)."""
     app = create_app(settings, model_dir=model_dir)
+    headers = bearer(make_key(settings, scopes))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE_URL, headers=headers
+        ) as client:
             yield client
 
 

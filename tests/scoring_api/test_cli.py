@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from pydantic import SecretStr
 
 from core.cli_options import LazyOptionsParser
 from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
@@ -20,6 +21,7 @@ from core.settings import REPO_ROOT, Settings
 from scoring_api.cli import add_serve_commands
 from scoring_api.main import create_app
 from scoring_api.score_cli import ScoreError, run_score
+from tests.scoring_api.conftest import make_key
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,7 +89,7 @@ def test_score_help_of_the_whole_cli_lists_the_contract_options() -> None:
 def test_missing_fields_are_named() -> None:
     args = _parser().parse_args(["score", "--zipcode", "76104"])
     with pytest.raises(ScoreError, match="--dob-ssn.*--sample"):
-        run_score(Settings(), args)
+        run_score(Settings(api_key="cpk_000000000000_" + "x" * 43), args)
 
 
 @pytest.mark.integration
@@ -130,12 +132,16 @@ def test_scoring_through_the_running_api(
 ) -> None:
     application = trained_stack.latest_loan_application()
     args = _parser().parse_args([*_argv(application), "--url", served, "--json"])
-    assert run_score(trained_stack.settings, args) == 0
+    with pytest.raises(ScoreError, match="CREDIT_API_KEY"):
+        run_score(trained_stack.settings, args)
+    key = SecretStr(make_key(trained_stack.settings, ("score",)))
+    settings = trained_stack.settings.model_copy(update={"api_key": key})
+    assert run_score(settings, args) == 0
     assert '"decision"' in capsys.readouterr().out
 
     refused = _parser().parse_args([*_argv({**application, "person_age": 12}), "--url", served])
     with pytest.raises(ScoreError, match=r"(?s)validation_error.*person_age") as caught:
-        run_score(trained_stack.settings, refused)
+        run_score(settings, refused)
     assert application["dob_ssn"] not in str(caught.value)
 
 
@@ -151,7 +157,7 @@ def test_an_api_that_is_not_running_is_reported(unused_port_url: str) -> None:
     }
     args = _parser().parse_args([*_argv(application), "--url", unused_port_url])
     with pytest.raises(ScoreError, match="credit-pipeline serve"):
-        run_score(Settings(), args)
+        run_score(Settings(api_key="cpk_000000000000_" + "x" * 43), args)
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from core.api_keys import SCOPES
 from core.settings import Settings
+from scoring_api.core.auth import Caller, current_caller
 from scoring_api.main import create_app
 from scoring_api.schemas import EXAMPLE_REQUEST
 
@@ -27,12 +29,14 @@ class _Runtime:
 def app() -> Any:
     application = create_app(Settings())
     application.state.runtime = _Runtime()  # no lifespan: nothing real is opened
+    # No key store either: the caller is given (tests/scoring_api/test_auth.py checks keys).
+    application.dependency_overrides[current_caller] = lambda: Caller("test", frozenset(SCOPES))
     return application
 
 
 async def _post(app: Any) -> httpx.Response:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         return await client.post("/v1/loan-decisions", json=EXAMPLE_REQUEST)
 
 

@@ -17,12 +17,14 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
+from pydantic import SecretStr
 
 from core.contract import CREDIT_HISTORY
 from core.events import parse_event, topic_name
 from core.ports import free_port
 from core.settings import Settings, settings_env
 from credit_pipeline.demo_setup import answers
+from tests.scoring_api.conftest import bearer, make_key
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +38,7 @@ def api(trained_stack: Any, tmp_path: Path, start_python: Callable[..., Any]) ->
             "topic_prefix": f"light{tag}-",
             "api_port": free_port("127.0.0.1"),
             "model_dir": trained_stack.model_dir,
+            "api_key": SecretStr(make_key(trained_stack.settings, ("score", "features:read"))),
         }
     )
     server = start_python(settings, tmp_path / "api.log", "-m", "credit_pipeline.cli", "serve")
@@ -74,7 +77,7 @@ def test_produce_update_reads_the_current_values_from_the_api(
     request = urllib.request.Request(
         api.api_url + "/live/entities",
         data=json.dumps({"entity": "dob_ssn", "key": person}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **bearer(api.api_key.get_secret_value())},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as answer:

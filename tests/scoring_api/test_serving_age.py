@@ -17,6 +17,7 @@ import pytest
 
 from core.contract import CREATED_TIMESTAMP, CREDIT_HISTORY, EVENT_TIMESTAMP, ZIPCODE_FEATURES
 from scoring_api.main import create_app
+from tests.scoring_api.conftest import BASE_URL, bearer, make_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -63,7 +64,8 @@ async def app(trained_stack: Any) -> AsyncIterator[Any]:
 async def _decide(app: Any, body: dict[str, Any], now: datetime) -> httpx.Response:
     app.state.runtime.scorer.clock = lambda: now
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    headers = bearer(make_key(app.state.config.settings, ("score", "features:read")))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as client:
         return await client.post("/v1/loan-decisions", json=body)
 
 

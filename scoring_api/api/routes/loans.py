@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Security
 from fastapi.responses import Response
 
 from scoring_api.api.deps import RequestIdDep, ScorerDep
+from scoring_api.core.auth import Caller, current_caller
 from scoring_api.schemas import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
     EXAMPLE_REQUEST,
     ErrorResponse,
     LoanApplication,
@@ -31,11 +34,17 @@ those features missing and `features.<view>.status` plus `warnings` say so (e.g.
 with no credit report yet). Otherwise the answer is **422 `features_unavailable`** (e.g. an
 unknown zipcode, which training never saw).
 
+**Who may call.** A key with the `score` scope. The feature values the decision used
+(`features.<view>.values`) are in the answer only for a key that also has `features:read`;
+otherwise they are `null` (statuses and ages stay).
+
 Errors share one shape: `{{"error": {{"code", "message", "request_id", "details"}}}}`. A
 `dob_ssn` is never echoed in clear. The request id is also in the `X-Request-ID` header.
 """
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_ERRORS,
+    **BODY_ERRORS,
     422: {
         "model": ErrorResponse,
         "description": "`validation_error` (with field-level "
@@ -43,7 +52,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
     503: {
         "model": ErrorResponse,
-        "description": "`online_store_unavailable`: retry after the Retry-After seconds",
+        "description": "`online_store_unavailable`: retry after the Retry-After seconds; "
+        "`auth_unavailable`: the key cannot be checked now",
     },
     500: {"model": ErrorResponse, "description": "`internal_error`; quote the request id"},
 }
@@ -60,8 +70,8 @@ _EXAMPLES = {
 }
 
 
-def decision_body(decision: Decision, rid: str) -> LoanDecision:
-    """The response body of a decision."""
+def decision_body(decision: Decision, rid: str, *, with_values: bool = True) -> LoanDecision:
+    """The response body of a decision; feature values only `with_values`."""
     now = decision.decided_at
     return LoanDecision(
         request_id=rid,
@@ -77,7 +87,7 @@ def decision_body(decision: Decision, rid: str) -> LoanDecision:
                 if reading.event_timestamp
                 else None,
                 older_than_ttl=reading.older_than_ttl,
-                values=reading.values,
+                values=reading.values if with_values else None,
             )
             for view, reading in decision.readings.items()
         },
@@ -96,8 +106,10 @@ async def decide_loan(
     application: Annotated[LoanApplication, Body(openapi_examples=_EXAMPLES)],
     scorer: ScorerDep,
     rid: RequestIdDep,
+    caller: Annotated[Caller, Security(current_caller, scopes=["score"])],
 ) -> Response:
     decision = await scorer.score(application.model_dump())
+    body = decision_body(decision, rid, with_values=caller.allows("features:read"))
     # Serialised here by pydantic (response_model documents it; FastAPI would validate the
     # object a second time).
-    return Response(decision_body(decision, rid).model_dump_json(), media_type="application/json")
+    return Response(body.model_dump_json(), media_type="application/json")

@@ -63,6 +63,11 @@ def parse_key(presented: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
+def new_key() -> str:
+    """A fresh random key (not stored anywhere)."""
+    return f"{KEY_PREFIX}_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+
+
 def check_scopes(scopes: Sequence[str]) -> frozenset[str]:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
@@ -132,14 +137,23 @@ class KeyStore:
 
     # -- keys -------------------------------------------------------------------------------
 
-    def create(self, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
-        """A new key: (its record, the key itself: shown once, never stored)."""
+    def create(
+        self, name: str, scopes: Sequence[str], key: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key: (its record, the key itself: shown once, never stored). `key`: register
+        this one (made by `new_key`, e.g. kept in a deployment's secret) instead."""
         wanted = check_scopes(scopes)
         if not name or len(name) > 64:
             raise KeyStoreError("a key's name must have 1 to 64 characters")
+        key = key or new_key()
+        parsed = parse_key(key)
+        if parsed is None:
+            raise KeyStoreError(
+                "the key is not of the form cpk_<12 hex>_<43 characters>; make one with "
+                "`credit-pipeline keys generate`"
+            )
+        key_id = parsed[0]
         self.ensure_tables()
-        key_id = secrets.token_hex(6)
-        key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
         import psycopg2
 
         try:
@@ -151,7 +165,7 @@ class KeyStore:
                 )
                 (created_at,) = cur.fetchone()
         except psycopg2.errors.UniqueViolation:
-            raise KeyStoreError(f"a key named {name!r} exists already") from None
+            raise KeyStoreError(f"a key named {name!r} (or with this id) exists already") from None
         return ApiKey(key_id, name, wanted, created_at, None), key
 
     def all(self) -> list[ApiKey]:

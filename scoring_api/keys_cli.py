@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.api_keys import SCOPES, KeyStore
+from core.api_keys import SCOPES, KeyStore, KeyStoreError, new_key
 from core.cli_options import Subcommands
 from core.settings import Settings
 
@@ -12,7 +12,7 @@ from core.settings import Settings
 def add_keys_commands(subcommands: Subcommands) -> None:
     keys = subcommands.add_parser(
         "keys",
-        help="API keys of the scoring API (create, list, revoke, login-link)",
+        help="API keys of the scoring API (create, list, revoke, login-link, generate)",
         description="Scopes: " + "; ".join(f"{name}: {what}" for name, what in SCOPES.items()),
     )
     actions = keys.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
@@ -23,7 +23,17 @@ def add_keys_commands(subcommands: Subcommands) -> None:
         required=True,
         help=f"comma-separated, of: {', '.join(SCOPES)}",
     )
+    create.add_argument(
+        "--configured",
+        action="store_true",
+        help="register the key of CREDIT_API_KEY / CREDIT_API_KEY_FILE (a deployment's secret) "
+        "instead of making one; nothing to do if it is registered under this name already",
+    )
     create.set_defaults(func=_create)
+    generate = actions.add_parser(
+        "generate", help="print a new random key without registering it (for a secret file)"
+    )
+    generate.set_defaults(func=_generate)
     listing = actions.add_parser("list", help="the keys: names, scopes, state (no secrets)")
     listing.set_defaults(func=_list)
     revoke = actions.add_parser("revoke", help="revoke a key and end its sessions")
@@ -38,6 +48,8 @@ def add_keys_commands(subcommands: Subcommands) -> None:
 
 def _create(settings: Settings, args: argparse.Namespace) -> int:
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    if args.configured:
+        return _register_configured(settings, args.name, scopes)
     record, key = KeyStore(settings).create(args.name, scopes)
     print(key)  # noqa: T201 - the one time the key is shown
     print(  # noqa: T201
@@ -45,6 +57,38 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
         "store it now, it is not shown again. Send it as `Authorization: Bearer <key>`.",
         flush=True,
     )
+    return 0
+
+
+def _register_configured(settings: Settings, name: str, scopes: list[str]) -> int:
+    configured = settings.api_key.get_secret_value().strip() if settings.api_key else ""
+    if not configured and settings.api_key_file is not None and settings.api_key_file.is_file():
+        configured = settings.api_key_file.read_text().strip()
+    if not configured:
+        print(  # noqa: T201
+            "no key configured (CREDIT_API_KEY or CREDIT_API_KEY_FILE): none registered. "
+            "Create keys with `credit-pipeline keys create --name NAME --scopes ...`."
+        )
+        return 0
+    store = KeyStore(settings)
+    existing = {key.name: key for key in store.all()}.get(name)
+    if existing is not None:
+        record, reason = store.verify(configured)
+        if record is not None and record.name == name:
+            print(f"key {name!r} is registered already")  # noqa: T201
+            return 0
+        raise KeyStoreError(
+            f"a key named {name!r} exists with another secret or state ({reason or 'other'}); "
+            f"revoke it or pick another name"
+        )
+    record, _ = store.create(name, scopes, key=configured)
+    scopes_text = ",".join(sorted(record.scopes))
+    print(f"registered the configured key as {name!r} (scopes {scopes_text})")  # noqa: T201
+    return 0
+
+
+def _generate(settings: Settings, args: argparse.Namespace) -> int:
+    print(new_key())  # noqa: T201 - asked for: a secret to keep
     return 0
 
 

@@ -222,3 +222,14 @@ def test_services_run_with_an_init_process(compose: Any) -> None:
     # PID 1 ignores SIGTERM without a handler and never reaps orphans; tini does both.
     for name, service in compose.ours().items():
         assert service.get("init") is True, name
+
+
+def test_no_key_works_by_default_and_a_configured_one_is_registered_first(compose: Any) -> None:
+    job = compose.services["api-key"]
+    assert job["command"][:2] == ["keys", "create"] and "--configured" in job["command"]
+    assert compose.env("api-key").get("CREDIT_API_KEY", "") == ""  # nothing unless .env says
+    assert compose.services["scoring-api"]["depends_on"]["api-key"] == {
+        "condition": "service_completed_successfully"
+    }
+    hosts = compose.env("scoring-api")["CREDIT_API_TRUSTED_HOSTS"].split(",")
+    assert "*" not in hosts and "scoring-api" in hosts

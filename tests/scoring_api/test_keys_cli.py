@@ -69,3 +69,32 @@ def test_bad_requests_are_refused_with_reasons(cli: Any) -> None:
     assert code == 1 and "no key named" in err
     code, out, _ = cli("login-link", "--name", name)
     assert code == 0 and "/#code=" in out
+
+
+def test_a_configured_key_is_registered_once_as_a_deployment_does_it(
+    cli: Any, stack_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"deploy-{uuid.uuid4().hex[:8]}"
+    monkeypatch.delenv("CREDIT_API_KEY", raising=False)
+    code, out, _ = cli("create", "--name", name, "--scopes", "score", "--configured")
+    assert code == 0 and "none registered" in out
+
+    code, generated, _ = cli("generate")
+    key = generated.strip()
+    assert code == 0 and key.startswith("cpk_")
+    assert KeyStore(stack_settings).verify(key)[0] is None  # generated, not registered
+
+    monkeypatch.setenv("CREDIT_API_KEY", key)
+    code, out, _ = cli("create", "--name", name, "--scopes", "score", "--configured")
+    assert code == 0 and "registered the configured key" in out and key not in out
+    record, _ = KeyStore(stack_settings).verify(key)
+    assert record is not None and record.name == name
+    code, out, _ = cli("create", "--name", name, "--scopes", "score", "--configured")
+    assert code == 0 and "registered already" in out  # every `docker compose up` runs it
+
+    monkeypatch.setenv("CREDIT_API_KEY", "cpk_000000000000_" + "x" * 43)
+    code, _, err = cli("create", "--name", name, "--scopes", "score", "--configured")
+    assert code == 1 and "another secret" in err
+    monkeypatch.setenv("CREDIT_API_KEY", "not-a-key")
+    code, _, err = cli("create", "--name", f"{name}-2", "--scopes", "score", "--configured")
+    assert code == 1 and "keys generate" in err and "not-a-key" not in err

@@ -41,9 +41,10 @@ class RedisService(Service):
         lines = [
             f"bind {self.host}",
             f"port {self.port}",
-            # We bind explicitly; protected mode would otherwise refuse non-loopback clients
-            # of a password-less server bound to e.g. 0.0.0.0, which surprises docker users.
-            "protected-mode no",
+            # Protected mode: a password-less server bound beyond loopback (CREDIT_REDIS_HOST
+            # 0.0.0.0) still refuses clients from other hosts; set CREDIT_REDIS_PASSWORD to
+            # serve them (docs/security.md). Loopback clients are unaffected.
+            "protected-mode yes",
             "daemonize no",
             'logfile ""',  # stdout, which is our log file
             "always-show-logo no",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,13 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = args.workers or settings.api_workers
     # Before the model and Feast load: uvicorn would log "ready" first, then fail to bind.
     require_free_port(host, port, "CREDIT_API_PORT (or --port)")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        logging.getLogger(__name__).warning(
+            "listening beyond loopback on %s: every caller needs an API key, and only the host "
+            "names %s are answered (CREDIT_API_TRUSTED_HOSTS)",
+            host,
+            ",".join(settings.api_trusted_host_names),
+        )
     model_dir = args.model_dir or settings.model_path
     # Resolved once here, so every worker serves the same version even if a training run
     # finishes while they start.

@@ -56,17 +56,35 @@ async def inprocess(settings: Settings, n: int) -> None:
     import httpx
     from starlette.concurrency import run_in_threadpool
 
+    from core.api_keys import KeyStore
+    from scoring_api.core.auth import Caller, current_caller
     from scoring_api.main import create_app
 
     apps = applications(settings, n)
     app = create_app(settings)
+    _, key = KeyStore(settings).create(f"bench-{time.time_ns()}", ["score", "features:read"])
+    given = Caller("bench", frozenset({"score", "features:read"}))
+
+    async def without_key_check(a: dict[str, Any]) -> Any:
+        app.dependency_overrides[current_caller] = lambda: given
+        try:
+            return await client.post(PATH, json=a)
+        finally:
+            app.dependency_overrides.clear()
+
     async with app.router.lifespan_context(app):
         runtime = app.state.runtime
         reader, scorer, store = runtime.scorer.reader, runtime.scorer, runtime.store
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1", headers=headers
+        ) as client:
             for label, call in (
                 ("full request (httpx ASGI client)", lambda a: client.post(PATH, json=a)),
+                ("full request, caller given (no key)", without_key_check),
+                ("full request (again, with the key)", lambda a: client.post(PATH, json=a)),
+                ("full request, caller given (again)", without_key_check),
                 ("scorer (read + model + rules)", scorer.score),
                 (
                     "feature read, async Feast",
@@ -112,6 +130,7 @@ async def _one_connection(
     offset: float,
     times: list[float],
     errors: list[int],
+    api_key: str,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = 0
@@ -125,7 +144,7 @@ async def _one_connection(
         i += 1
         request = (
             f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"Authorization: Bearer {api_key}\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         started = time.perf_counter()
         writer.write(request)
@@ -151,9 +170,12 @@ async def http(
     stop = time.perf_counter() + seconds
     started = time.perf_counter()
     step = (interval or 0) / connections
+    api_key = settings.client_api_key() or ""  # CREDIT_API_KEY, or the running demo's
     await asyncio.gather(
         *(
-            _one_connection(host, int(port), bodies, stop, interval, k * step, times, errors)
+            _one_connection(
+                host, int(port), bodies, stop, interval, k * step, times, errors, api_key
+            )
             for k in range(connections)
         )
     )

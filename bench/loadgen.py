@@ -6,6 +6,8 @@ at start + i/R whatever the answers do, so a server stall shows in every request
 it (no coordinated omission); `lag` is how late the generator itself sent (timer overshoot, its
 own CPU), kept apart from the latency, which counts from the actual send. Closed loop keeps C
 requests in flight. OUT gets latencies (ms), status counts, errors and the elapsed time.
+Every request carries the `Authorization` header given in BENCH_AUTHORIZATION, when set (the
+scoring API's key: in the environment, as a command line shows in `ps`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-_HEADERS = {"Content-Type": "application/json"}
+AUTH_ENV = "BENCH_AUTHORIZATION"  # bench.servers.AUTH_ENV: this process does not import it
+
+
+def request_headers(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """JSON, and the Authorization header of AUTH_ENV when it is set."""
+    headers = {"Content-Type": "application/json"}
+    authorization = (os.environ if environ is None else environ).get(AUTH_ENV)
+    if authorization:
+        headers["Authorization"] = authorization
+    return headers
 
 
 class Recorder:
@@ -28,6 +41,7 @@ class Recorder:
 
     def __init__(self, method: str = "POST") -> None:
         self.method = method
+        self.headers = request_headers()
         self.latencies_ms: list[float] = []
         self.lag_ms: list[float] = []
         self.statuses: Counter[str] = Counter()
@@ -39,7 +53,9 @@ class Recorder:
         since = loop.time()
         data = body if self.method == "POST" else None
         try:
-            async with session.request(self.method, url, data=data, headers=_HEADERS) as response:
+            async with session.request(
+                self.method, url, data=data, headers=self.headers
+            ) as response:
                 await response.read()
                 self.statuses[str(response.status)] += 1
         except (aiohttp.ClientError, TimeoutError) as exc:

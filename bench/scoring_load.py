@@ -47,9 +47,8 @@ def python_load(
         "--method",
         server.method,
     ]
-    child = ChildProcess(
-        "load generator", argv, child_env(stack.settings), stack.logs / "loadgen.log"
-    )
+    env = child_env(stack.settings, **server.load_env())  # the key: not on the command line
+    child = ChildProcess("load generator", argv, env, stack.logs / "loadgen.log")
     try:
         code = child.wait_exit(seconds + 60)
     finally:
@@ -93,6 +92,7 @@ def closed(
         config.connections,
         cpu_prefix(config.loadgen_cpus),
         work,
+        env=server.load_env(),
     )
     return LoadRun(
         server=server.name,

@@ -1,4 +1,10 @@
-"""The two HTTP servers the scoring benchmark loads: the scoring API and `feast serve`."""
+"""The two HTTP servers the scoring benchmark loads: the scoring API and `feast serve`.
+
+The API asks for a key on every endpoint but its health checks: `start_api` creates one in the
+benchmark's stack, and the Server keeps it as the `Authorization` header its requests carry. A
+load generator gets that header through its environment (`AUTH_ENV`), never on its command
+line, where `ps` would show it.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,20 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.procs import ChildProcess, child_env, free_port
+from core.api_keys import KeyStore
 from core.settings import FEATURE_REPO_DIR, Settings
 
 READY_TIMEOUT_S = 120.0
+# The variable that hands a load generator (bench.loadgen, wrk's script) the Authorization
+# header; both read this name.
+AUTH_ENV = "BENCH_AUTHORIZATION"
 
 
 def cpu_prefix(cpus: str | None) -> list[str]:
@@ -28,7 +40,8 @@ def cpu_prefix(cpus: str | None) -> list[str]:
 
 @dataclass
 class Server:
-    """A started server: its process group, address and the path the load goes to."""
+    """A started server: its process group, address, the path the load goes to and the headers
+    every request carries (the API's key; none for `feast serve`)."""
 
     name: str
     child: ChildProcess
@@ -36,6 +49,7 @@ class Server:
     path: str
     description: str
     method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -44,13 +58,18 @@ class Server:
     def post(self, body: bytes, timeout: float = 10.0) -> tuple[int, Any]:
         """One request, to check what the server answers before loading it."""
         request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}
+            self.url, data=body, headers={"Content-Type": "application/json", **self.headers}
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
+
+    def load_env(self) -> dict[str, str]:
+        """What a load generator's environment needs to send this server's headers."""
+        authorization = self.headers.get("Authorization")
+        return {AUTH_ENV: authorization} if authorization else {}
 
     def stop(self) -> None:
         self.child.stop()
@@ -65,6 +84,7 @@ def health_floor(api: Server) -> Server:
         "/healthz",
         "the same API process, GET /healthz: the floor of HTTP + client, no read, no model",
         method="GET",
+        headers=dict(api.headers),  # health is open; the key does no harm
     )
 
 
@@ -92,8 +112,15 @@ def _get_ok(port: int, path: str) -> bool:
         return False
 
 
-def start_api(settings: Settings, model_dir: Path, logs: Path, cpus: str | None) -> Server:
-    """`credit-pipeline serve` with one worker (pinned to `cpus`), once /readyz answers."""
+def start_api(
+    settings: Settings,
+    model_dir: Path,
+    logs: Path,
+    cpus: str | None,
+    scopes: Sequence[str] = ("score",),
+) -> Server:
+    """`credit-pipeline serve` with one worker (pinned to `cpus`), once /readyz answers, and a
+    new key with `scopes` in the stack of `settings` (the API needs one to decide a loan)."""
     port = free_port()
     argv = [
         *cpu_prefix(cpus),
@@ -109,13 +136,19 @@ def start_api(settings: Settings, model_dir: Path, logs: Path, cpus: str | None)
         str(model_dir),
     ]
     child = ChildProcess("scoring API", argv, child_env(settings), logs / "api.log")
-    child.wait_until(lambda: _get_ok(port, "/readyz"), READY_TIMEOUT_S, "GET /readyz = 200")
+    try:
+        child.wait_until(lambda: _get_ok(port, "/readyz"), READY_TIMEOUT_S, "GET /readyz = 200")
+        _, key = KeyStore(settings).create(f"bench-{uuid.uuid4().hex[:8]}", list(scopes))
+    except BaseException:
+        child.stop()
+        raise
     return Server(
         "scoring-api",
         child,
         port,
         "/v1/loan-decisions",
         "credit-pipeline serve, 1 uvicorn worker: Feast async read + model + decision",
+        headers={"Authorization": f"Bearer {key}"},
     )
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from bench.procs import child_env
 from bench.scoring import request_bodies
 from bench.servers import start_api
@@ -192,9 +194,14 @@ def run_startup(
         load_history(stack, history)
         model_dir = stack.root / "models"
         train_model(stack.settings, model_dir=model_dir)
-        api = start_api(stack.settings, model_dir, stack.logs, None)
+        # `score` asks the API for a decision; `produce update` reads the current value through
+        # it (features:read). Both find the key in CREDIT_API_KEY, as a user's shell gives it.
+        api = start_api(stack.settings, model_dir, stack.logs, None, ("score", "features:read"))
         try:
-            settings = stack.settings.model_copy(update={"api_port": api.port})
+            key = api.headers["Authorization"].removeprefix("Bearer ")
+            settings = stack.settings.model_copy(
+                update={"api_port": api.port, "api_key": SecretStr(key)}
+            )
             (body,), _ = request_bodies(history, 1)  # one applicant, as the scoring bench sends
             application = json.loads(body)
             return measure(settings, application, rounds=rounds, against=against, say=say)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,14 @@ from bench.errors import BenchError
 INSTALL_HINT = "install it with `apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`"
 
 # wrk calls request() for every request (a body per line of the file, in turn) and done() once
-# at the end; done() prints one line the benchmark parses.
+# at the end; done() prints one line the benchmark parses. The Authorization header (the scoring
+# API's key) comes from the environment (AUTH_ENV), not from the command line `ps` shows.
 _SCRIPT = r"""
 local bodies = {}
 local i = 0
+local headers = {["Content-Type"] = "application/json"}
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization and #authorization > 0 then headers["Authorization"] = authorization end
 init = function(args)
   for line in io.lines(args[1]) do
     if #line > 0 then bodies[#bodies + 1] = line end
@@ -24,7 +30,7 @@ init = function(args)
 end
 request = function()
   i = i % #bodies + 1
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+  return wrk.format("POST", nil, headers, bodies[i])
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -43,9 +49,16 @@ def wrk_path() -> str | None:
 
 
 def run_wrk(
-    url: str, bodies: Path, seconds: float, connections: int, cpu_prefix: list[str], work: Path
+    url: str,
+    bodies: Path,
+    seconds: float,
+    connections: int,
+    cpu_prefix: list[str],
+    work: Path,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One closed-loop run: requests, latency percentiles (ms), error counts."""
+    """One closed-loop run: requests, latency percentiles (ms), error counts. `env` is added to
+    this process's environment for wrk (AUTH_ENV: the Authorization header to send)."""
     binary = wrk_path()
     if binary is None:
         raise BenchError(f"wrk is not installed: {INSTALL_HINT}")
@@ -65,7 +78,14 @@ def run_wrk(
         "--",
         str(bodies),
     ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    done = subprocess.run(
+        argv,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise BenchError(f"wrk failed (exit {done.returncode}): {done.stderr or done.stdout}")

@@ -100,6 +100,9 @@ def test_scoring_answers_without_errors(report: dict[str, Any]) -> None:
         if name != FLOOR:
             assert figures["closed_rps"] and figures["closed_rps"] > 0
     assert all(value is not None for value in scoring["ratios"].values())
+    # The API needs a key: every load run sent the benchmark's, so none got a 401 (or any error).
+    for run in scoring["runs"]:
+        assert run["requests"] > 0 and run["errors"] == 0, run
 
 
 @pytest.mark.timeout(900)

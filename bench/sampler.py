@@ -39,7 +39,12 @@ def main(argv: list[str]) -> int:
     first = True
     sys.stderr.write("sampler ready\n")
     sys.stderr.flush()
-    while not stop_file.exists():
+    stopping = False
+    while not stopping:
+        # One more poll once the stop file is there: the run touches it after the processor
+        # wrote every event, so that poll sees each entity's newest value even when a busy
+        # machine stretched the last intervals.
+        stopping = stop_file.exists()
         started = time.perf_counter()
         proto = store.get_online_features(
             features=refs, entity_rows=rows, full_feature_names=True
@@ -61,7 +66,8 @@ def main(argv: list[str]) -> int:
         polls_ms.append(elapsed * 1000)
         # Sleeping the rest of the interval bounds the sampler's CPU (it shares two cores with
         # the pipeline it measures); a value is seen at most one interval late.
-        time.sleep(max(0.0, interval - (time.perf_counter() - started)))
+        if not stopping:
+            time.sleep(max(0.0, interval - (time.perf_counter() - started)))
     out_path.write_text(json.dumps({"observations": observations, "polls_ms": polls_ms}))
     return 0
 

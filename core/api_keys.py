@@ -219,19 +219,24 @@ class KeyStore:
         row = self._row(key_id)
         return None if row is None else row[0]
 
-    def _row(self, key_id: str) -> tuple[ApiKey, str] | None:
+    def _one(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The first row of `query`; None for none, or before any key was ever created."""
         import psycopg2
 
         try:
             with self._cursor() as cur:
-                cur.execute(
-                    f"SELECT key_id, name, scopes, created_at, revoked_at, hash FROM {self.keys}"
-                    " WHERE key_id = %s",
-                    (key_id,),
-                )
-                row = cur.fetchone()
+                cur.execute(query, params)
+                row: tuple[Any, ...] | None = cur.fetchone()
+                return row
         except psycopg2.errors.UndefinedTable:
-            return None  # no key was ever created
+            return None
+
+    def _row(self, key_id: str) -> tuple[ApiKey, str] | None:
+        row = self._one(
+            f"SELECT key_id, name, scopes, created_at, revoked_at, hash FROM {self.keys}"
+            " WHERE key_id = %s",
+            (key_id,),
+        )
         return None if row is None else (_record(row[:5]), row[5])
 
     # -- sessions and one-time login codes ---------------------------------------------------
@@ -250,19 +255,12 @@ class KeyStore:
 
     def session_key(self, token: str) -> ApiKey | None:
         """The active key behind an unexpired session token, else None."""
-        import psycopg2
-
-        try:
-            with self._cursor() as cur:
-                cur.execute(
-                    f"SELECT k.key_id, k.name, k.scopes, k.created_at, k.revoked_at"
-                    f" FROM {self.sessions} s JOIN {self.keys} k USING (key_id)"
-                    " WHERE s.digest = %s AND s.expires_at > now()",
-                    (token_digest(token),),
-                )
-                row = cur.fetchone()
-        except psycopg2.errors.UndefinedTable:
-            return None
+        row = self._one(
+            f"SELECT k.key_id, k.name, k.scopes, k.created_at, k.revoked_at"
+            f" FROM {self.sessions} s JOIN {self.keys} k USING (key_id)"
+            " WHERE s.digest = %s AND s.expires_at > now()",
+            (token_digest(token),),
+        )
         record = None if row is None else _record(row)
         return record if record is not None and record.active else None
 
@@ -289,17 +287,10 @@ class KeyStore:
 
     def redeem_login_code(self, code: str) -> ApiKey | None:
         """The active key a code was made for; the code is used up either way."""
-        import psycopg2
-
-        try:
-            with self._cursor() as cur:
-                cur.execute(
-                    f"DELETE FROM {self.codes} WHERE digest = %s RETURNING key_id, expires_at",
-                    (token_digest(code),),
-                )
-                row = cur.fetchone()
-        except psycopg2.errors.UndefinedTable:
-            return None
+        row = self._one(
+            f"DELETE FROM {self.codes} WHERE digest = %s RETURNING key_id, expires_at",
+            (token_digest(code),),
+        )
         if row is None or row[1] <= datetime.now(UTC):
             return None
         record = self.current(row[0])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +23,6 @@ from core.settings import REPO_ROOT, Settings, settings_env
 from scoring_api.schemas import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def demo_settings() -> Iterator[Settings]:
-    """A state dir and ports of its own: the demo starts (and must stop) a whole stack."""
-    from local_stack import LocalStack
-    from local_stack.sysuser import scratch_state_dir
-
-    base = scratch_state_dir("credit-test-demo-")
-    settings = Settings(
-        state_dir=base / "state",
-        kafka_port=_free_port(),
-        redis_port=_free_port(),
-        postgres_port=_free_port(),
-        api_port=_free_port(),
-        metrics_port=_free_port(),
-    )
-    try:
-        yield settings
-    finally:
-        LocalStack(settings).down()  # in case the demo failed to
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _post(url: str, body: dict[str, object], settings: Settings) -> dict[str, object]:

@@ -8,11 +8,10 @@ stack's Tansu, Valkey and Postgres, the processor, the API) must be bound to a l
 from __future__ import annotations
 
 import ipaddress
-import shutil
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +24,6 @@ pytestmark = pytest.mark.integration
 
 # Processes start their servers one by one: how long to wait for every expected port.
 _LISTEN_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def demo_settings() -> Iterator[Settings]:
-    """As in test_demo.py: a state dir and ports of its own, every host left at its default."""
-    from local_stack import LocalStack
-    from local_stack.sysuser import scratch_state_dir
-
-    base = scratch_state_dir("credit-test-listeners-")
-    settings = Settings(
-        state_dir=base / "state",
-        kafka_port=_free_port(),
-        redis_port=_free_port(),
-        postgres_port=_free_port(),
-        api_port=_free_port(),
-        metrics_port=_free_port(),
-    )
-    try:
-        yield settings
-    finally:
-        LocalStack(settings).down()  # in case the demo failed to
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def is_loopback(ip: str) -> bool:

@@ -6,13 +6,10 @@ import argparse
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from core.cli_options import LazyOptionsParser
@@ -21,7 +18,7 @@ from core.settings import REPO_ROOT, Settings
 from scoring_api.cli import add_serve_commands
 from scoring_api.main import create_app
 from scoring_api.score_cli import ScoreError, run_score
-from tests.scoring_api.conftest import make_key
+from tests.scoring_api.conftest import make_key, served_in_thread
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,22 +105,9 @@ def test_local_scoring_prints_the_decision(
 @pytest.fixture
 def served(trained_stack: Any) -> Iterator[str]:
     """The API on a real port (uvicorn in a thread), as `credit-pipeline serve` runs it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(trained_stack.settings, model_dir=trained_stack.model_dir)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with served_in_thread(app) as url:
+        yield url
 
 
 @pytest.mark.integration

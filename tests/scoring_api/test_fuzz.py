@@ -5,17 +5,13 @@ data refused. The API runs under uvicorn on a loopback port, with the real stack
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from scoring_api.main import create_app
-from tests.scoring_api.conftest import bearer, make_key
+from tests.scoring_api.conftest import bearer, make_key, served_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -42,22 +38,9 @@ def _checks() -> tuple[Any, Any]:
 
 @pytest.fixture(scope="module")
 def served(trained_stack: Any) -> Iterator[tuple[str, Any]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(trained_stack.settings, model_dir=trained_stack.model_dir)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with served_in_thread(app) as url:
+        yield url, app
 
 
 def _fuzz(operation: Any, mode: Any, call: Any) -> tuple[int, list[str]]:

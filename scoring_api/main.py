@@ -18,6 +18,7 @@ from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import install_error_handlers
 from scoring_api.core.guard import GuardMiddleware
 from scoring_api.core.request_id import RequestIdMiddleware
+from scoring_api.schemas import ErrorResponse
 from scoring_api.service.runtime import ApiRuntime
 
 TITLE = "Credit scoring API"
@@ -52,6 +53,13 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # The guard answers any path so, before a route is chosen (scoring_api/core/guard.py).
+        responses={
+            400: {
+                "model": ErrorResponse,
+                "description": "`invalid_host`: the Host is not in CREDIT_API_TRUSTED_HOSTS",
+            }
+        },
     )
     app.state.config = config
     app.state.authenticator = Authenticator(KeyStore(config.settings))

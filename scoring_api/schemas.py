@@ -279,7 +279,11 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 
 # The answers of every endpoint that reads a body (the guard and the JSON decoder give them).
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "`bad_request`: the body is not UTF-8 JSON"},
+    400: {
+        "model": ErrorResponse,
+        "description": "`bad_request`: the body is not UTF-8 JSON; `invalid_host`: the Host "
+        "is not in CREDIT_API_TRUSTED_HOSTS",
+    },
     413: {"model": ErrorResponse, "description": "`payload_too_large`: the body is too big"},
     415: {"model": ErrorResponse, "description": "`unsupported_media_type`: the body is not JSON"},
 }

@@ -20,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from core.model.columns import ModelColumns
-from core.model.sklearn_trees import FittedTrees, fitted_trees
+from core.model.sklearn_trees import FittedTrees, Node, fitted_trees
 
 NAN = float("nan")
 # The compiled scorer repeats scikit-learn's arithmetic; anything above rounding is a bug.
@@ -42,6 +42,29 @@ class _Trees:
     categorical: list[bool] = field(default_factory=list)
     left_categories: list[int] = field(default_factory=list)  # bitset of codes sent left
     known_categories: list[int] = field(default_factory=list)  # bitset of codes seen in fit
+    # The training-weighted mean leaf value below each node (a leaf: its own value).
+    mean: list[float] = field(default_factory=list)
+
+
+def _means(tree: tuple[Node, ...]) -> list[float]:
+    """Each node's mean leaf value below it, weighted by training counts (bottom-up)."""
+    means = [0.0] * len(tree)
+    weights = [0.0] * len(tree)
+
+    def visit(i: int) -> None:
+        node = tree[i]
+        if node.is_leaf:
+            means[i], weights[i] = node.value, float(max(node.count, 1))
+            return
+        visit(node.left)
+        visit(node.right)
+        weights[i] = weights[node.left] + weights[node.right]
+        means[i] = (
+            means[node.left] * weights[node.left] + means[node.right] * weights[node.right]
+        ) / weights[i]
+
+    visit(0)
+    return means
 
 
 def _flatten(fitted: FittedTrees) -> _Trees:
@@ -60,6 +83,7 @@ def _flatten(fitted: FittedTrees) -> _Trees:
             trees.categorical.append(node.categorical)
             trees.left_categories.append(node.left_categories)
             trees.known_categories.append(node.known_categories)
+        trees.mean.extend(_means(tree))
     return trees
 
 
@@ -77,6 +101,9 @@ class CompiledModel:
         self._baseline = fitted.baseline
         self._trees = _flatten(fitted)
         self.n_trees = len(self._trees.roots)
+        self.n_columns = len(columns.names)
+        # What every explanation starts from: the baseline plus each tree's mean leaf value.
+        self.base_margin = self._baseline + sum(self._trees.mean[r] for r in self._trees.roots)
 
     def encode(self, row: Sequence[object]) -> list[float]:
         """The row as the trees see it: category codes first (NaN if missing or unseen)."""
@@ -118,9 +145,51 @@ class CompiledModel:
             total += value[node]
         return total
 
+    def explain(self, row: Sequence[object]) -> tuple[float, list[float]]:
+        """(margin, one contribution per model column) of one row, with
+        `base_margin + sum(contributions) == margin` up to rounding.
+
+        Path attribution (Saabas): walking a tree, each split moves the expected outcome from
+        the node's training-weighted mean leaf value to the child's; that move is credited to
+        the split's column. Per tree the moves add up to its leaf value minus its mean, so the
+        contributions are exact for this row's margin, at the cost of one more walk.
+        """
+        t = self._trees
+        leaf, mean, feature, threshold = t.leaf, t.mean, t.feature, t.threshold
+        missing_left, left, right = t.missing_left, t.left, t.right
+        categorical, left_cats, known_cats = t.categorical, t.left_categories, t.known_categories
+        x = self.encode(row)
+        order = self._order
+        contributions = [0.0] * self.n_columns
+        margin = self._baseline
+        for node in t.roots:
+            while not leaf[node]:
+                f = feature[node]
+                v = x[f]
+                if v != v:
+                    child = left[node] if missing_left[node] else right[node]
+                elif categorical[node]:
+                    code = int(v)
+                    if left_cats[node] >> code & 1:
+                        child = left[node]
+                    elif known_cats[node] >> code & 1:
+                        child = right[node]
+                    else:
+                        child = left[node] if missing_left[node] else right[node]
+                else:
+                    child = left[node] if v <= threshold[node] else right[node]
+                contributions[order[f]] += mean[child] - mean[node]
+                node = child
+            margin += t.value[node]
+        return margin, contributions
+
     def predict_one(self, row: Sequence[object]) -> float:
         """P(default) of one row of model-column values (str/None or number/None)."""
-        raw = self.raw(self.encode(row))
-        if raw < -700:  # exp would overflow; the probability is 0 to double precision
-            return 0.0
-        return 1.0 / (1.0 + math.exp(-raw))
+        return probability(self.raw(self.encode(row)))
+
+
+def probability(margin: float) -> float:
+    """P(class 1) of a margin (log-odds), as scikit-learn's sigmoid."""
+    if margin < -700:  # exp would overflow; the probability is 0 to double precision
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-margin))

@@ -36,6 +36,7 @@ class Node:
     categorical: bool  # a categorical split (never a leaf)
     left_categories: int  # categorical split: bitset of the category codes sent left
     known_categories: int  # categorical split: bitset of the codes seen in fit
+    count: int = 0  # training samples that reached the node (the weights of explanations)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def _tree(predictor: Any, known: list[int], f_idx_map: Any) -> tuple[Node, ...]:
                 categorical=is_cat,
                 left_categories=raw_bitsets[int(node["bitset_idx"])] if is_cat else 0,
                 known_categories=known[int(f_idx_map[feature])] if is_cat else 0,
+                count=int(node["count"]),
             )
         )
     return tuple(nodes)

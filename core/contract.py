@@ -45,6 +45,12 @@ LABEL_COLUMN_TAG = "label_column"
 BOUND_TAGS = {"minimum": "ge", "maximum": "le", "exclusive_minimum": "gt"}
 AT_MOST_TAG = "at_most"
 SERVING_MAX_AGE_TAG = "serving_max_age"
+# A feature whose larger values may never make a default less likely ("increases"), as credit
+# logic demands of missed payments, bankruptcies, amounts due and hard pulls: the model is
+# trained monotone in it. "reason": how a decision's reason names the value ("{value} ...").
+RISK_TAG = "risk"
+REASON_TAG = "reason"
+RISK_DIRECTIONS = {"increases": 1, "decreases": -1}
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,21 @@ class Column:
     description: str = ""
     # Another column of the same view whose value this one may not exceed (its "at_most" tag).
     at_most: str | None = None
+    # +1: more of it never lowers P(default); -1: never raises it; 0: free (its "risk" tag).
+    risk: int = 0
+    # The reason phrase's template, "{value}" standing for the value (its "reason" tag).
+    reason: str | None = None
+
+    def reason_phrase(self, value: object) -> str:
+        """How a decision's reason names this column's value, for a person to read."""
+        if value is None or (isinstance(value, float) and value != value):
+            return f"no {self.name.replace('_', ' ')} on record"
+        shown = f"{value:,}" if isinstance(value, int) and self.kind == "int64" else str(value)
+        if isinstance(value, float):
+            shown = f"{value:,.2f}".rstrip("0").rstrip(".")
+        if self.reason:
+            return self.reason.replace("{value}", shown)
+        return f"{self.name.replace('_', ' ')}: {shown}"
 
     @property
     def sql_type(self) -> str:
@@ -366,7 +387,21 @@ def _column(entry: Mapping[str, Any]) -> Column:
     kind: Kind = entry["kind"]
     number = int if kind == "int64" else float
     bounds = tuple((meta, number(tags[tag])) for tag, meta in BOUND_TAGS.items() if tag in tags)
-    return Column(entry["name"], kind, values, bounds, entry["description"], tags.get(AT_MOST_TAG))
+    risk = tags.get(RISK_TAG)
+    if risk is not None and risk not in RISK_DIRECTIONS:
+        raise ValueError(
+            f"{entry['name']}: risk tag {risk!r} is not one of {list(RISK_DIRECTIONS)}"
+        )
+    return Column(
+        entry["name"],
+        kind,
+        values,
+        bounds,
+        entry["description"],
+        tags.get(AT_MOST_TAG),
+        RISK_DIRECTIONS.get(risk or "", 0),
+        tags.get(REASON_TAG),
+    )
 
 
 _DATA = load_definitions(snapshot_path(), _definitions_path())

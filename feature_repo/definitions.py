@@ -51,6 +51,9 @@ credit_history_push = PushSource(
 # "exclusive_minimum" bound a number; "at_most" names a field of the same view whose value this
 # one may not exceed.
 NOT_NEGATIVE = {"minimum": "0"}
+# "risk": "increases" — credit logic says more of it never makes a default less likely, so the
+# model is trained monotone in it. "reason": how a decision's reasons name the value.
+MORE_IS_RISKIER = {**NOT_NEGATIVE, "risk": "increases"}
 
 # Latest credit report per person. TTL 365 days: a point-in-time join only uses a report from
 # the year before the loan (reports arrive every 1-6 months; an older one is stale). Feast does
@@ -62,23 +65,59 @@ credit_history = FeatureView(
     # Amounts and counts are never negative; missed payments in 6 months are some of those in
     # a year, which are some of those in two (the "at_most" tags).
     schema=[
-        Field(name="credit_card_due", dtype=Int64, tags=NOT_NEGATIVE),
-        Field(name="mortgage_due", dtype=Int64, tags=NOT_NEGATIVE),
-        Field(name="student_loan_due", dtype=Int64, tags=NOT_NEGATIVE),
-        Field(name="vehicle_loan_due", dtype=Int64, tags=NOT_NEGATIVE),
-        Field(name="hard_pulls", dtype=Int64, tags=NOT_NEGATIVE),
-        Field(name="missed_payments_2y", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(
+            name="credit_card_due",
+            dtype=Int64,
+            tags={**MORE_IS_RISKIER, "reason": "{value} USD due on credit cards"},
+        ),
+        Field(
+            name="mortgage_due",
+            dtype=Int64,
+            tags={**MORE_IS_RISKIER, "reason": "{value} USD due on a mortgage"},
+        ),
+        Field(
+            name="student_loan_due",
+            dtype=Int64,
+            tags={**MORE_IS_RISKIER, "reason": "{value} USD due on student loans"},
+        ),
+        Field(
+            name="vehicle_loan_due",
+            dtype=Int64,
+            tags={**MORE_IS_RISKIER, "reason": "{value} USD due on vehicle loans"},
+        ),
+        Field(
+            name="hard_pulls",
+            dtype=Int64,
+            tags={**MORE_IS_RISKIER, "reason": "{value} hard credit inquiries"},
+        ),
+        Field(
+            name="missed_payments_2y",
+            dtype=Int64,
+            tags={**MORE_IS_RISKIER, "reason": "{value} missed payments in the last 2 years"},
+        ),
         Field(
             name="missed_payments_1y",
             dtype=Int64,
-            tags={**NOT_NEGATIVE, "at_most": "missed_payments_2y"},
+            tags={
+                **MORE_IS_RISKIER,
+                "at_most": "missed_payments_2y",
+                "reason": "{value} missed payments in the last 12 months",
+            },
         ),
         Field(
             name="missed_payments_6m",
             dtype=Int64,
-            tags={**NOT_NEGATIVE, "at_most": "missed_payments_1y"},
+            tags={
+                **MORE_IS_RISKIER,
+                "at_most": "missed_payments_1y",
+                "reason": "{value} missed payments in the last 6 months",
+            },
         ),
-        Field(name="bankruptcies", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(
+            name="bankruptcies",
+            dtype=Int64,
+            tags={**MORE_IS_RISKIER, "reason": "{value} bankruptcies on record"},
+        ),
     ],
     source=credit_history_push,
     online=True,
@@ -110,12 +149,24 @@ zipcode_features = FeatureView(
     ttl=timedelta(days=3650),
     tags={"serving_max_age": "none"},
     schema=[
-        Field(name="city", dtype=String),
-        Field(name="state", dtype=String),
-        Field(name="location_type", dtype=String),
-        Field(name="tax_returns_filed", dtype=Int64, tags=NOT_NEGATIVE),
-        Field(name="population", dtype=Int64, tags=NOT_NEGATIVE),
-        Field(name="total_wages", dtype=Int64, tags=NOT_NEGATIVE),
+        Field(name="city", dtype=String, tags={"reason": "living in {value}"}),
+        Field(name="state", dtype=String, tags={"reason": "living in the state {value}"}),
+        Field(name="location_type", dtype=String, tags={"reason": "a {value} zipcode"}),
+        Field(
+            name="tax_returns_filed",
+            dtype=Int64,
+            tags={**NOT_NEGATIVE, "reason": "{value} tax returns filed in the zipcode"},
+        ),
+        Field(
+            name="population",
+            dtype=Int64,
+            tags={**NOT_NEGATIVE, "reason": "a zipcode of {value} people"},
+        ),
+        Field(
+            name="total_wages",
+            dtype=Int64,
+            tags={**NOT_NEGATIVE, "reason": "{value} USD of wages in the zipcode"},
+        ),
     ],
     source=zipcode_features_push,
     online=True,
@@ -137,43 +188,54 @@ loan_application = RequestSource(
             name="person_age",
             dtype=Int64,
             description="Age in whole years",
-            tags={"minimum": "18", "maximum": "120"},
+            tags={"reason": "age {value}", "minimum": "18", "maximum": "120"},
         ),
         Field(
             name="person_income",
             dtype=Int64,
             description="Yearly income in USD",
-            tags={"minimum": "0", "maximum": "100000000"},
+            tags={
+                "reason": "a yearly income of {value} USD",
+                "minimum": "0",
+                "maximum": "100000000",
+            },
         ),
         Field(
             name="person_home_ownership",
             dtype=String,
             description="Housing situation",
-            tags={"enum": "RENT,OWN,MORTGAGE,OTHER"},
+            tags={"reason": "housing: {value}", "enum": "RENT,OWN,MORTGAGE,OTHER"},
         ),
         Field(
             name="person_emp_length",
             dtype=Float64,
             description="Years in employment (null: unknown)",
-            tags={"minimum": "0", "maximum": "80"},
+            tags={"reason": "{value} years in employment", "minimum": "0", "maximum": "80"},
         ),
         Field(
             name="loan_intent",
             dtype=String,
             description="Purpose of the loan",
-            tags={"enum": "PERSONAL,EDUCATION,MEDICAL,VENTURE,HOMEIMPROVEMENT,DEBTCONSOLIDATION"},
+            tags={
+                "reason": "loan purpose: {value}",
+                "enum": "PERSONAL,EDUCATION,MEDICAL,VENTURE,HOMEIMPROVEMENT,DEBTCONSOLIDATION",
+            },
         ),
         Field(
             name="loan_amnt",
             dtype=Int64,
             description="Amount requested in USD",
-            tags={"exclusive_minimum": "0", "maximum": "10000000"},
+            tags={
+                "reason": "a loan of {value} USD",
+                "exclusive_minimum": "0",
+                "maximum": "10000000",
+            },
         ),
         Field(
             name="loan_int_rate",
             dtype=Float64,
             description="Interest rate in % (null: unknown)",
-            tags={"minimum": "0", "maximum": "100"},
+            tags={"reason": "an interest rate of {value} %", "minimum": "0", "maximum": "100"},
         ),
     ],
     description="Fields of a loan application, as the tutorial sends them",

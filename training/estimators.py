@@ -41,14 +41,23 @@ def _select(columns: ModelColumns) -> ColumnTransformer:
     ).set_output(transform="pandas")
 
 
-def boosting_pipeline(columns: ModelColumns) -> Pipeline:
-    """The model: gradient boosting with native categorical splits and missing values.
+def monotone_constraints(columns: ModelColumns) -> dict[str, int]:
+    """+1 for each column whose "risk" tag says more of it never lowers P(default)."""
+    return {c.name: c.risk for c in columns.all if c.risk}
+
+
+def boosting_pipeline(columns: ModelColumns, *, monotone: bool = True) -> Pipeline:
+    """The model: gradient boosting with native categorical splits and missing values,
+    monotone in the columns the contract marks (`monotone=False`: the same without, to
+    measure what the constraints cost).
 
     Its built-in encoder maps unseen categories and missing strings to "missing", and the
     trees learn a direction for missing values, so no imputation step is needed.
     """
+    constraints = monotone_constraints(columns) if monotone else {}
     model = HistGradientBoostingClassifier(
         categorical_features=columns.categorical or None,
+        monotonic_cst=constraints or None,
         random_state=SEED,
         **BOOSTING_PARAMS,
     )

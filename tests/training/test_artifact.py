@@ -30,7 +30,8 @@ def test_metadata_describes_the_frame_and_the_holdout(frame: pd.DataFrame, tmp_p
     assert meta.decision_threshold == 0.4
     assert meta.train.rows + meta.test.rows == meta.rows
     assert meta.train.end < meta.test.start
-    assert set(meta.metrics) == {"model", "decision_tree", "majority"}
+    assert set(meta.metrics) == {"model", "unconstrained", "decision_tree", "majority"}
+    assert meta.hyperparameters["monotonic_cst"]["missed_payments_6m"] == 1
     assert meta.metrics["model"]["roc_auc"] > meta.metrics["majority"]["roc_auc"] == 0.5
     assert meta.compiled_max_abs_diff <= 1e-9
     assert {"scikit-learn", "pandas", "numpy", "feast"} <= set(meta.libraries)

@@ -235,6 +235,18 @@ class ViewFeatures(BaseModel):
     )
 
 
+class DecisionReason(BaseModel):
+    """A feature that pushed this applicant towards default."""
+
+    feature: str = Field(examples=["missed_payments_6m"])
+    view: str | None = Field(description="Its feature view; null for a field of the request")
+    value: int | float | str | None
+    contribution: float = Field(
+        description="Log-odds it added to the margin (positive: towards default)"
+    )
+    phrase: str = Field(examples=["6 missed payments in the last 6 months"])
+
+
 class LoanDecision(BaseModel):
     """The decision on one loan application."""
 
@@ -244,6 +256,15 @@ class LoanDecision(BaseModel):
     decision_threshold: float = Field(description="Rejected when probability_of_default >= this")
     model_version: str
     features: dict[str, ViewFeatures] = Field(description="Per feature view, as read online")
+    margin: float = Field(description="log(p / (1 - p)) of probability_of_default")
+    base_margin: float = Field(
+        description="Where every explanation starts: base_margin plus the contributions of "
+        "all model columns is margin"
+    )
+    reasons: list[DecisionReason] | None = Field(
+        description="Up to 4 features that pushed towards default, largest first; null "
+        "unless the caller's key has `features:read`"
+    )
     warnings: list[str] = Field(default_factory=list)
 
 

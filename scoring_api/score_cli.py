@@ -226,6 +226,8 @@ def format_decision(body: dict[str, Any]) -> str:
         age = features.get("age_seconds")
         when = "no row" if age is None else f"{age / 86_400:.1f} days old"
         lines.append(f"  {view:<18} {features['status']:<8} {when}")
+    for reason in body.get("reasons") or []:
+        lines.append(f"  reason: {reason['phrase']}  (+{reason['contribution']:.3f} log-odds)")
     lines += [f"  warning: {w}" for w in body.get("warnings", [])]
     lines.append(f"  request id {body['request_id']}")
     return "\n".join(lines) + "\n"

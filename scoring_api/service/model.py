@@ -5,15 +5,41 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.contract import Column
 from core.model.artifact import LATEST, ModelArtifact, load_artifact
-from core.model.columns import ModelColumns
-from core.model.compiled import COMPILED_TOLERANCE, CompiledModel
+from core.model.columns import ModelColumns, split_ref
+from core.model.compiled import COMPILED_TOLERANCE, CompiledModel, probability
 from core.model.errors import ModelArtifactError
 
 log = logging.getLogger(__name__)
+
+
+TOP_REASONS = 4  # as adverse-action notices give them: the principal reasons
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One column that pushed this applicant towards default, and by how much (log-odds)."""
+
+    feature: str
+    view: str | None  # None: a field of the application itself
+    value: object
+    contribution: float
+    phrase: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """P(default), its margin (log-odds), the margin every explanation starts from, and the
+    principal reasons; `base_margin` plus every column's contribution is `margin`."""
+
+    p_default: float
+    margin: float
+    base_margin: float
+    reasons: list[Reason]
 
 
 @dataclass(frozen=True)
@@ -23,6 +49,14 @@ class ServedModel:
     artifact: ModelArtifact
     columns: ModelColumns
     compiled: CompiledModel
+    _columns: tuple[Column, ...] = field(init=False, repr=False)
+    _views: list[str | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        views: list[str | None] = [None] * len(self.columns.request)
+        views += [split_ref(ref)[0] for ref in self.columns.feature_refs]
+        object.__setattr__(self, "_columns", self.columns.all)
+        object.__setattr__(self, "_views", views)
 
     @classmethod
     def load(cls, model_dir: Path, version: str = LATEST) -> ServedModel:
@@ -79,3 +113,23 @@ class ServedModel:
 
     def p_default(self, row: Sequence[object]) -> float:
         return self.compiled.predict_one(row)
+
+    def explain(self, row: Sequence[object]) -> Explanation:
+        """P(default) of a row with its margin and the reasons that pushed it up most."""
+        margin, contributions = self.compiled.explain(row)
+        ranked = sorted(
+            (i for i, c in enumerate(contributions) if c > 0),
+            key=lambda i: contributions[i],
+            reverse=True,
+        )[:TOP_REASONS]
+        reasons = [
+            Reason(
+                feature=self._columns[i].name,
+                view=self._views[i],
+                value=row[i],
+                contribution=contributions[i],
+                phrase=self._columns[i].reason_phrase(row[i]),
+            )
+            for i in ranked
+        ]
+        return Explanation(probability(margin), margin, self.compiled.base_margin, reasons)

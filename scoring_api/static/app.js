@@ -307,6 +307,10 @@ function showDecision(result) {
   $("probability").textContent = `P(default) ${(result.probability_of_default * 100).toFixed(1)} % (reject at ≥ ${(result.decision_threshold * 100).toFixed(0)} %)`;
   $("decision-meta").textContent = `model ${result.model_version} · request ${result.request_id}`;
   $("warnings").replaceChildren(...result.warnings.map((w) => el("li", { class: "error" }, w)));
+  // The principal reasons towards default (null when the session lacks features:read).
+  $("reasons").replaceChildren(...(result.reasons || []).map((r) =>
+    el("li", { "data-feature": r.feature }, `${r.phrase} `, el("span", { class: "dim" }, `+${r.contribution.toFixed(3)} log-odds`))));
+  $("reasons-box").hidden = !(result.reasons && result.reasons.length);
   const rows = [];
   for (const [view, f] of Object.entries(result.features)) {
     if (f.values === null) {  // the key lacks features:read: statuses and ages only

@@ -99,11 +99,13 @@ async def test_scopes_decide_what_a_key_may_do(anon: httpx.AsyncClient, trained_
     assert decided.status_code == 200
     features = decided.json()["features"]
     assert features and all(view["values"] is None for view in features.values())
+    assert decided.json()["reasons"] is None  # they carry feature values too
     assert (await anon.post("/live/entities", json=entity, headers=score_only)).status_code == 403
 
     reader = _keyed(trained_stack, "score", "features:read")
     full = await anon.post("/v1/loan-decisions", json=application, headers=reader)
     assert full.json()["features"]["credit_history"]["values"]
+    assert all(reason["phrase"] for reason in full.json()["reasons"])
     assert (await anon.post("/live/entities", json=entity, headers=reader)).status_code == 200
     assert full.headers["cache-control"] == "no-store"
 

@@ -201,6 +201,8 @@ def test_watched_value_appears_within_a_second_and_the_form_decides(
     browser.find_element(By.ID, "loan-submit").click()
     decision = wait.until(lambda d: d.find_element(By.ID, "decision").text)
     assert decision.lower() in {"approved", "rejected"}
+    reasons = browser.find_elements(By.CSS_SELECTOR, "#reasons li")
+    assert reasons and all(r.text for r in reasons)  # the principal reasons, in words
     features = browser.find_elements(By.CSS_SELECTOR, "#decision-features tbody tr")
     assert any("credit_card_due" in r.text and str(NEW_DUE) in r.text for r in features)
 

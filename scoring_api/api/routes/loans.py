@@ -13,6 +13,7 @@ from scoring_api.schemas import (
     AUTH_ERRORS,
     BODY_ERRORS,
     EXAMPLE_REQUEST,
+    DecisionReason,
     ErrorResponse,
     LoanApplication,
     LoanDecision,
@@ -36,7 +37,14 @@ unknown zipcode, which training never saw).
 
 **Who may call.** A key with the `score` scope. The feature values the decision used
 (`features.<view>.values`) are in the answer only for a key that also has `features:read`;
-otherwise they are `null` (statuses and ages stay).
+otherwise they are `null` (statuses and ages stay), and so are `reasons`.
+
+**Reasons.** `reasons` lists up to 4 features that pushed this applicant towards default,
+largest first, each with its value, its contribution to the margin (log-odds) and a phrase
+from the feature contract. Contributions are path attributions over the boosted trees:
+`base_margin` plus the contributions of all model columns equals `margin` exactly. The model
+is monotone in the features the contract marks (missed payments, bankruptcies, amounts due,
+hard pulls): more of them never lowers the probability of default.
 
 Errors share one shape: `{{"error": {{"code", "message", "request_id", "details"}}}}`. A
 `dob_ssn` is never echoed in clear. The request id is also in the `X-Request-ID` header.
@@ -91,6 +99,20 @@ def decision_body(decision: Decision, rid: str, *, with_values: bool = True) -> 
             )
             for view, reading in decision.readings.items()
         },
+        margin=decision.explanation.margin,
+        base_margin=decision.explanation.base_margin,
+        reasons=[
+            DecisionReason(
+                feature=r.feature,
+                view=r.view,
+                value=r.value,
+                contribution=r.contribution,
+                phrase=r.phrase,
+            )
+            for r in decision.explanation.reasons
+        ]
+        if with_values
+        else None,
         warnings=decision.warnings,
     )
 

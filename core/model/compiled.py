@@ -122,28 +122,7 @@ class CompiledModel:
 
     def raw(self, x: list[float]) -> float:
         """Baseline plus the leaf of every tree, summed in tree order like scikit-learn."""
-        t = self._trees
-        leaf, value, feature, threshold = t.leaf, t.value, t.feature, t.threshold
-        missing_left, left, right = t.missing_left, t.left, t.right
-        categorical, left_cats, known_cats = t.categorical, t.left_categories, t.known_categories
-        total = self._baseline
-        for node in t.roots:
-            while not leaf[node]:
-                v = x[feature[node]]
-                if v != v:  # NaN: a missing value or an unseen category
-                    node = left[node] if missing_left[node] else right[node]
-                elif categorical[node]:
-                    code = int(v)
-                    if left_cats[node] >> code & 1:
-                        node = left[node]
-                    elif known_cats[node] >> code & 1:
-                        node = right[node]
-                    else:  # a category no tree saw in fit: treated as missing
-                        node = left[node] if missing_left[node] else right[node]
-                else:
-                    node = left[node] if v <= threshold[node] else right[node]
-            total += value[node]
-        return total
+        return self._walk(x)[0]
 
     def explain(self, row: Sequence[object]) -> tuple[float, list[float]]:
         """(margin, one contribution per model column) of one row, with
@@ -152,13 +131,18 @@ class CompiledModel:
         Path attribution (Saabas): walking a tree, each split moves the expected outcome from
         the node's training-weighted mean leaf value to the child's; that move is credited to
         the split's column. Per tree the moves add up to its leaf value minus its mean, so the
-        contributions are exact for this row's margin, at the cost of one more walk.
+        contributions are exact for this row's margin; they come from the scoring walk itself.
         """
+        return self._walk(self.encode(row))
+
+    def _walk(self, x: list[float]) -> tuple[float, list[float]]:
+        """One walk of every tree for an encoded row: (margin, contributions per column),
+        with scikit-learn's arithmetic for the margin (float64 comparisons, leaves summed in
+        tree order onto the baseline)."""
         t = self._trees
         leaf, mean, feature, threshold = t.leaf, t.mean, t.feature, t.threshold
         missing_left, left, right = t.missing_left, t.left, t.right
         categorical, left_cats, known_cats = t.categorical, t.left_categories, t.known_categories
-        x = self.encode(row)
         order = self._order
         contributions = [0.0] * self.n_columns
         margin = self._baseline
@@ -166,7 +150,7 @@ class CompiledModel:
             while not leaf[node]:
                 f = feature[node]
                 v = x[f]
-                if v != v:
+                if v != v:  # NaN: a missing value or an unseen category
                     child = left[node] if missing_left[node] else right[node]
                 elif categorical[node]:
                     code = int(v)
@@ -174,7 +158,7 @@ class CompiledModel:
                         child = left[node]
                     elif known_cats[node] >> code & 1:
                         child = right[node]
-                    else:
+                    else:  # a category no tree saw in fit: treated as missing
                         child = left[node] if missing_left[node] else right[node]
                 else:
                     child = left[node] if v <= threshold[node] else right[node]

@@ -41,7 +41,6 @@ def test_contributions_add_up_to_the_margin(model: ServedModel, applicants: list
         margin, contributions = compiled.explain(row)
         assert len(contributions) == len(model.columns.names)
         assert abs(compiled.base_margin + sum(contributions) - margin) <= 1e-9
-        assert margin == compiled.raw(compiled.encode(row))  # the same walk as scoring
         explained = model.explain(row)
         assert explained.p_default == probability(margin) == model.p_default(row)
         reasons = explained.reasons
@@ -52,6 +51,13 @@ def test_contributions_add_up_to_the_margin(model: ServedModel, applicants: list
         for reason in reasons:
             i = model.columns.names.index(reason.feature)
             assert reason.value == row[i] and reason.phrase
+
+
+def test_the_explained_probability_is_scikit_learns(model: ServedModel) -> None:
+    reference = model.artifact.reference  # predict_proba of holdout rows, saved by train
+    assert len(reference.rows) >= 50
+    for row, expected in zip(reference.rows, reference.p_default, strict=True):
+        assert abs(model.explain(row).p_default - expected) <= 1e-9
 
 
 def test_more_of_a_risk_never_lowers_the_probability_of_default(

@@ -74,13 +74,6 @@ MAX_WATCHED = 20  # entities one page may follow
 ENTITY_READ_TIMEOUT_S = 5.0  # a first read may build Feast's clients
 
 
-class InvalidEntityKey(ApiError):
-    """The entity or its key does not follow the contract (the message masks the key)."""
-
-    status_code = 422
-    code = "invalid_entity_key"
-
-
 @contextlib.asynccontextmanager
 async def live_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Subscribe once per process; merged into the app's lifespan by `include_router`."""
@@ -207,7 +200,10 @@ def entity_body(watched: WatchedEntity) -> dict[str, Any]:
 _ENTITY_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS,
     **BODY_ERRORS,
-    422: {"model": ErrorResponse, "description": "`invalid_entity_key` or `validation_error`"},
+    422: {
+        "model": ErrorResponse,
+        "description": "`validation_error` (the key breaks the contract)",
+    },
     503: {
         "model": ErrorResponse,
         "description": "`online_store_unavailable`, or `auth_unavailable`",
@@ -222,11 +218,8 @@ _ENTITY_ERRORS: dict[int | str, dict[str, Any]] = {
     dependencies=[Security(current_caller, scopes=["features:read"])],
 )
 async def read_one(body: EntityRequest, runtime: RuntimeDep) -> dict[str, Any]:
-    """Needs the `features:read` scope."""
-    try:
-        key = parse_key(body.entity, str(body.key))
-    except ValueError as exc:  # its message masks a sensitive key
-        raise InvalidEntityKey(str(exc)) from None
+    """Needs the `features:read` scope. The body's model has checked the key already."""
+    key = body.key
     try:
         async with asyncio.timeout(ENTITY_READ_TIMEOUT_S):
             watched = await asyncio.to_thread(read_entity, runtime.store, body.entity, key)

@@ -77,10 +77,15 @@ class Authenticator:
         self._known: dict[str, _Known] = {}
         self._argon = asyncio.Semaphore(1)  # one slow hash at a time per process
 
+    def _recent(self, digest: str) -> tuple[_Known | None, bool]:
+        """What is remembered of a credential, and whether it is recent enough to use."""
+        known = self._known.get(digest)
+        return known, known is not None and time.monotonic() - known.checked < self.recheck_s
+
     async def by_key(self, presented: str) -> tuple[ApiKey | None, str]:
         digest = "k" + hashlib.sha256(presented.encode()).hexdigest()
-        known = self._known.get(digest)
-        if known is not None and time.monotonic() - known.checked < self.recheck_s:
+        known, recent = self._recent(digest)
+        if known is not None and recent:
             return known.key, known.reason
         try:
             if known is not None and known.key is not None:  # verified before: re-read the row
@@ -96,8 +101,8 @@ class Authenticator:
 
     async def by_session(self, token: str) -> tuple[ApiKey | None, str]:
         digest = "s" + hashlib.sha256(token.encode()).hexdigest()
-        known = self._known.get(digest)
-        if known is not None and time.monotonic() - known.checked < self.recheck_s:
+        known, recent = self._recent(digest)
+        if known is not None and recent:
             return known.key, known.reason
         try:
             key = await asyncio.to_thread(self.store.session_key, token)

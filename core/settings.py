@@ -207,15 +207,21 @@ class Settings(BaseSettings):
         """Where `demo` keeps the key it made for this machine's clients (mode 0600)."""
         return self.state_path / "demo-api-key"
 
-    def client_api_key(self) -> str | None:
-        """The key a client of this project sends: CREDIT_API_KEY, CREDIT_API_KEY_FILE, or
-        the running demo's key file; None when there is none."""
+    def configured_api_key(self) -> str | None:
+        """CREDIT_API_KEY, else the contents of CREDIT_API_KEY_FILE; None when neither."""
         if self.api_key is not None:
-            return self.api_key.get_secret_value()
-        for path in (self.api_key_file, self.demo_key_file):
-            if path is not None and path.is_file():
-                return path.read_text().strip() or None
+            return self.api_key.get_secret_value().strip() or None
+        if self.api_key_file is not None and self.api_key_file.is_file():
+            return self.api_key_file.read_text().strip() or None
         return None
+
+    def client_api_key(self) -> str | None:
+        """The key a client of this project sends: the configured one, else the running
+        demo's key file; None when there is none."""
+        configured = self.configured_api_key()
+        if configured is None and self.demo_key_file.is_file():
+            return self.demo_key_file.read_text().strip() or None
+        return configured
 
     @property
     def api_trusted_host_names(self) -> list[str]:

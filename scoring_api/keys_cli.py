@@ -61,10 +61,8 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _register_configured(settings: Settings, name: str, scopes: list[str]) -> int:
-    configured = settings.api_key.get_secret_value().strip() if settings.api_key else ""
-    if not configured and settings.api_key_file is not None and settings.api_key_file.is_file():
-        configured = settings.api_key_file.read_text().strip()
-    if not configured:
+    configured = settings.configured_api_key()
+    if configured is None:
         print(  # noqa: T201
             "no key configured (CREDIT_API_KEY or CREDIT_API_KEY_FILE): none registered. "
             "Create keys with `credit-pipeline keys create --name NAME --scopes ...`."

@@ -1,0 +1,56 @@
+"""The key store (Postgres) hangs: keys this API process has verified keep working, a key it
+has never seen gets 503 `auth_unavailable` in bounded time, and once Postgres answers again
+the new key works; no restart. SIGSTOP on the session stack's Postgres, resumed in `finally`."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.scoring_api.conftest import bearer, make_key
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.local_stack_only]
+
+
+@contextlib.contextmanager
+def _postgres_hung(settings: Any) -> Iterator[None]:
+    from local_stack import LocalStack
+
+    pid = LocalStack(settings).pid_of("postgres")
+    assert pid is not None
+    server = psutil.Process(pid)
+    processes = [server, *server.children(recursive=True)]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGCONT)
+
+
+async def test_a_hung_key_store_keeps_known_keys_and_refuses_unseen_ones(
+    trained_stack: Any, api_client: Any
+) -> None:
+    settings = trained_stack.settings
+    fresh = bearer(make_key(settings, ("live",)))  # created before the hang, not yet seen
+    async with api_client(settings, trained_stack.model_dir, ("live",)) as client:
+        assert (await client.get("/live/contract")).status_code == 200  # verified, remembered
+        with _postgres_hung(settings):
+            assert (await client.get("/live/contract")).status_code == 200
+            started = time.monotonic()
+            refused = await client.get("/live/contract", headers=fresh)
+            waited = time.monotonic() - started
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "auth_unavailable"
+            assert refused.headers["retry-after"] == "1"
+            assert waited < 15  # libpq's connect timeout (5 s), not forever
+        assert (await client.get("/live/contract", headers=fresh)).status_code == 200

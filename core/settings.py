@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     """Embedded stack: Postgres `synchronous_commit=on`, Valkey `appendfsync always`, so no
     acknowledged write is lost when a server crashes. `false` is faster and LOSSY."""
 
+    decision_log: bool = True
+    """The API publishes every decision to the `loan-decisions` topic and the processor appends
+    it to Postgres (docs/decisions.md). `false` turns the log off (e.g. a benchmark baseline);
+    decisions are then not recorded anywhere."""
+
+    decision_log_buffer: int = Field(50_000, ge=1, le=10_000_000)
+    """Decisions an API worker holds while the broker is unreachable. When it is full, the
+    API answers 503 `decision_log_unavailable`: a decision that cannot be recorded is not made."""
+
     metrics_host: str = "127.0.0.1"
     """Address the processor's Prometheus endpoint binds to."""
 
@@ -242,6 +251,10 @@ class Settings(BaseSettings):
     @property
     def dead_letter_topic(self) -> str:
         return f"{self.topic_prefix}dead-letter"
+
+    @property
+    def decision_topic(self) -> str:
+        return f"{self.topic_prefix}loan-decisions"
 
     @property
     def live_channel(self) -> str | None:

@@ -1,4 +1,4 @@
-"""Create the update and dead-letter topics when they are missing."""
+"""Create the update, dead-letter and decision-log topics when they are missing."""
 
 from __future__ import annotations
 
@@ -28,18 +28,30 @@ _METADATA_POLL_S = 0.05
 
 
 def topic_names(settings: Settings) -> list[str]:
-    """Every topic the pipeline uses: one per feature view, then the dead-letter topic."""
+    """Every topic the pipeline uses: one per feature view, the dead-letter topic and the
+    decision log."""
     return [
         *(topic_name(view, settings.topic_prefix) for view in VIEWS),
         settings.dead_letter_topic,
+        settings.decision_topic,
     ]
 
 
-def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[str]:
-    """Create the missing topics, wait until the metadata shows them all; return those created."""
+def consumed_topics(settings: Settings) -> list[str]:
+    """The topics the stream processor's consumer group reads: the views' and, when the
+    decision log is on, the decision topic."""
+    views = [topic_name(view, settings.topic_prefix) for view in VIEWS]
+    return [*views, settings.decision_topic] if settings.decision_log else views
+
+
+def ensure_topics(
+    settings: Settings, *, timeout: float = 30.0, names: list[str] | None = None
+) -> list[str]:
+    """Create the missing topics (all of `topic_names`, or `names`), wait until the metadata
+    shows them all; return those created."""
     admin = AdminClient(client_config(settings, "admin"))
     deadline = time.monotonic() + timeout
-    wanted = topic_names(settings)
+    wanted = topic_names(settings) if names is None else names
     existing = _partitions(_metadata(admin, settings, timeout))
     missing = [name for name in wanted if name not in existing]
     if missing:

@@ -37,7 +37,7 @@ def consume() -> ConsumeFn:
                 "enable.auto.commit": False,
             }
         )
-        consumer.subscribe(topic_names(settings)[:-1])  # the view topics, not the dead letters
+        consumer.subscribe(topic_names(settings)[:-2])  # the view topics only
         messages: list[Message] = []
         deadline = time.monotonic() + 30
         try:

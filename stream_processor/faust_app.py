@@ -156,6 +156,36 @@ def update_topics(app: faust.App, settings: Settings) -> faust.TopicT:
     )
 
 
+def add_decision_log_agent(
+    app: CreditStreamApp, settings: Settings, runtime: WorkerRuntime, within: float
+) -> None:
+    """An agent appending the decision topic's records to Postgres, acking after the write."""
+    source = app.topic(
+        settings.decision_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+
+    @app.agent(source, name="credit-decision-log")
+    async def log_decisions(stream: faust.StreamT[bytes]) -> None:
+        try:
+            appender = await runtime.decision_log()
+            batches = cast(faust.Stream[bytes], stream).noack_take(settings.batch_max_size, within)
+            async for taken in batches:
+                events = cast(Sequence[EventT[bytes]], taken)
+                await appender.write([source_record(event.message) for event in events])
+                for event in events:
+                    await stream.ack(event)  # only now may faust commit their offsets
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("decision log consumer failed; stopping the worker")
+            await app.crash(exc)
+
+
 def build_app(settings: Settings, *, commit_interval: float | None = None) -> CreditStreamApp:
     """The stream processor as a faust app (id = consumer group) for `settings`."""
     app = CreditStreamApp(settings.consumer_group, **app_options(settings, commit_interval))
@@ -214,6 +244,9 @@ def build_app(settings: Settings, *, commit_interval: float | None = None) -> Cr
                 await writers.submit(cast(Sequence[EventT[bytes]], events))
         finally:
             writers.cancel()
+
+    if settings.decision_log:
+        add_decision_log_agent(app, settings, runtime, within)
 
     @app.timer(SUMMARY_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def log_summary() -> None:

@@ -103,6 +103,11 @@ class ProcessorMetrics:
             ["view"],
             registry=r,
         )
+        self.decisions_logged = Counter(
+            "credit_stream_decisions_logged",
+            "Decision records appended to the decision log (a redelivered one counts once)",
+            registry=r,
+        )
         self.batch_size = Histogram(
             "credit_stream_batch_size",
             "Records per micro-batch",

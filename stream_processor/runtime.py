@@ -14,6 +14,7 @@ from core.contract import VIEWS
 from core.offline_store import PostgresOfflineWriter
 from core.settings import OnlineWriterKind, Settings
 from stream_processor.dead_letters import FaustDeadLetterSink
+from stream_processor.decision_log import DecisionLogAppender
 from stream_processor.errors import FeatureViewNotRegistered, StreamProcessorError
 from stream_processor.metrics import ProcessorMetrics, metrics_port
 from stream_processor.notify import RedisUpdateNotifier
@@ -57,6 +58,7 @@ class WorkerRuntime:
         self._dead_letter_topic = dead_letter_topic
         self._online: OnlineWriter | None = None
         self._processor: BatchProcessor | None = None
+        self._decision_log: DecisionLogAppender | None = None
         # The agent's batch writer once it runs (its idleness tells a starved fetch apart).
         self.writer: BatchWriterTask[Any] | None = None
 
@@ -70,6 +72,23 @@ class WorkerRuntime:
         if self._processor is None:
             self._processor = await self._build()
         return self._processor
+
+    async def decision_log(self) -> DecisionLogAppender:
+        """The decision log's appender, built on first use (its agent's start)."""
+        if self._decision_log is None:
+            appender = DecisionLogAppender(
+                self.settings,
+                FaustDeadLetterSink(
+                    self.app,
+                    self.settings.dead_letter_topic,
+                    self.settings.kafka_bootstrap_servers,
+                    timeout=self.settings.store_timeout_seconds,
+                ),
+                self.metrics,
+            )
+            await appender.prepare()
+            self._decision_log = appender
+        return self._decision_log
 
     @property
     def ready(self) -> BatchProcessor | None:

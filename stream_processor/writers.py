@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import psycopg2
 import redis.exceptions
@@ -21,6 +21,9 @@ from stream_processor.errors import FeatureViewNotRegistered
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
+
+T = TypeVar("T")
+W = TypeVar("W", bound=PostgresOfflineWriter)
 
 # A store that neither answers nor refuses (a hung host) must not hold the batch forever:
 # past this, the write counts as failed (an outage) and is retried.
@@ -135,55 +138,76 @@ class FeastOnlineWriter:
                 raise TimeoutError(f"no answer within {self._timeout:g} s") from None
 
 
-class PostgresBatchWriter:
-    """Appends batches with `PostgresOfflineWriter` from its own thread (psycopg2 blocks).
+class PostgresThread(Generic[W]):
+    """Runs calls on one Postgres connection from its own thread (psycopg2 blocks).
 
-    One thread, so attempts never share the connection; a write that outlives the timeout has
+    One thread, so attempts never share the connection; a call that outlives the timeout has
     its connection broken under it (`abort`), which frees the thread for the next attempt.
     """
 
-    def __init__(self, settings: Settings, views: Sequence[ViewContract] = VIEWS) -> None:
-        self.address = settings.postgres_url_masked
-        self._writer = PostgresOfflineWriter(settings)
-        self._views = {v.name: v for v in views}
-        self._timeout = settings.store_timeout_seconds
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="offline-writer")
+    def __init__(self, writer: W, timeout: float, name: str) -> None:
+        self.writer = writer
+        self._timeout = timeout
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
-    def _write_blocking(
-        self, groups: Mapping[str, Sequence[UpdateEvent]], created: datetime
-    ) -> int:
+    def _blocking(self, call: Callable[[W], T]) -> T:
         try:
-            inserted = 0
-            for name, events in groups.items():
-                view = self._views[name]
-                inserted += self._writer.append_rows(view, offline_rows(view, events, created))
-            return inserted
+            return call(self.writer)
         except psycopg2.InterfaceError as exc:
             # psycopg2 reports a connection the server dropped as "connection already closed"
             # (raised by the rollback), which hides the error that says why.
-            self._writer.close()
+            self.writer.close()
             cause = exc.__context__ if exc.__context__ is not None else exc
             raise OfflineStoreError(f"connection lost: {str(cause).strip()}") from exc
         except Exception:
             # The connection may be broken (server restarted): the next attempt opens a new one.
-            self._writer.close()
+            self.writer.close()
             raise
 
-    async def write(self, groups: Mapping[str, Sequence[UpdateEvent]], created: datetime) -> int:
+    async def run(self, call: Callable[[W], T]) -> T:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._thread, self._write_blocking, groups, created)
+        future = loop.run_in_executor(self._thread, self._blocking, call)
         # After a timeout nobody awaits it any more: fetch its error so asyncio does not log it.
         future.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._timeout)
         except (TimeoutError, asyncio.CancelledError) as exc:
             # Hung (or we are shutting down): break the connection so the thread returns. The
-            # transaction may still commit on the server; the append is idempotent.
-            self._writer.abort()
+            # transaction may still commit on the server; every append here is idempotent.
+            self.writer.abort()
             if isinstance(exc, asyncio.CancelledError):
                 raise
             raise TimeoutError(f"no answer within {self._timeout:g} s") from None
 
     def close(self) -> None:
-        self._writer.abort()
+        self.writer.abort()
         self._thread.shutdown(wait=False, cancel_futures=True)
+
+
+class PostgresBatchWriter:
+    """Appends batches of update events to the offline tables (`PostgresThread`)."""
+
+    def __init__(self, settings: Settings, views: Sequence[ViewContract] = VIEWS) -> None:
+        self.address = settings.postgres_url_masked
+        self._views = {v.name: v for v in views}
+        self._postgres = PostgresThread(
+            PostgresOfflineWriter(settings), settings.store_timeout_seconds, "offline-writer"
+        )
+
+    def _append(
+        self,
+        writer: PostgresOfflineWriter,
+        groups: Mapping[str, Sequence[UpdateEvent]],
+        created: datetime,
+    ) -> int:
+        inserted = 0
+        for name, events in groups.items():
+            view = self._views[name]
+            inserted += writer.append_rows(view, offline_rows(view, events, created))
+        return inserted
+
+    async def write(self, groups: Mapping[str, Sequence[UpdateEvent]], created: datetime) -> int:
+        return await self._postgres.run(lambda writer: self._append(writer, groups, created))
+
+    def close(self) -> None:
+        self._postgres.close()

@@ -208,11 +208,12 @@ class PythonProcess:
         self.wait_for(lambda: text in self.log, timeout, f"{text!r} in its log")
 
     def wait_ready(self, timeout: float = 90, partitions: int | None = None) -> None:
-        """A processor: until the worker has `partitions` (default: all of both topics)."""
-        from core.contract import VIEWS  # imports Feast: not before a test needs it
+        """A processor: until the worker has `partitions` (default: all of its topics)."""
+        from core.topics import consumed_topics  # imports Feast: not before a test needs it
 
         self.wait_for_log("stream processor ready", timeout)
-        expected = len(VIEWS) * self.settings.topic_partitions if partitions is None else partitions
+        every = len(consumed_topics(self.settings)) * self.settings.topic_partitions
+        expected = every if partitions is None else partitions
         self.wait_for_log(f"assigned {expected} partitions", timeout)
 
     def metric(self, name: str, **labels: str) -> float:

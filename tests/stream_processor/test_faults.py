@@ -23,8 +23,9 @@ import psycopg2
 import pytest
 from confluent_kafka import Producer
 
-from core.contract import CREDIT_HISTORY, VIEWS
+from core.contract import CREDIT_HISTORY
 from core.events import UpdateEvent, topic_name
+from core.topics import consumed_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack_only]
 
@@ -324,7 +325,7 @@ def test_one_of_two_workers_killed(
 ) -> None:
     h = fault_harness()
     supervisor = h.start("--workers", "2")
-    total = h.settings.topic_partitions * len(VIEWS)
+    total = h.settings.topic_partitions * len(consumed_topics(h.settings))
     h.wait_until(
         lambda: _shared_by_both(supervisor.log, total), 90, "both workers sharing the partitions"
     )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from core.contract import CREDIT_HISTORY
+from core.topics import consumed_topics
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +36,9 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
             h.start(settings=h.settings.model_copy(update={"metrics_port": _free_port()}))
             for _ in range(WORKERS)
         ]
+        topics = len(consumed_topics(h.settings))
         for worker in workers:  # the group settles with a third of the partitions each
-            worker.wait_ready(partitions=2 * PARTITIONS // WORKERS)
+            worker.wait_ready(partitions=topics * PARTITIONS // WORKERS)
 
         people = [h.keys.dob_ssn() for _ in range(600)]
         start = datetime.now(UTC) - timedelta(minutes=10)

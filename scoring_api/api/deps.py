@@ -8,7 +8,6 @@ from fastapi import Depends, Request
 
 from scoring_api.core.request_id import request_id
 from scoring_api.service.runtime import ApiRuntime
-from scoring_api.service.scoring import LoanScorer
 
 
 def get_runtime(request: Request) -> ApiRuntime:
@@ -16,10 +15,5 @@ def get_runtime(request: Request) -> ApiRuntime:
     return runtime
 
 
-def get_scorer(request: Request) -> LoanScorer:
-    return get_runtime(request).scorer
-
-
 RuntimeDep = Annotated[ApiRuntime, Depends(get_runtime)]
-ScorerDep = Annotated[LoanScorer, Depends(get_scorer)]
 RequestIdDep = Annotated[str, Depends(request_id)]

@@ -18,8 +18,10 @@ from redis.retry import Retry
 
 from core.contract import ENTITY_KEYS
 from core.errors import CreditPipelineError
+from core.settings import Settings
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import OnlineStoreUnavailable
+from scoring_api.service.decision_log import DecisionPublisher
 from scoring_api.service.features import OnlineFeatureReader
 from scoring_api.service.model import ServedModel
 from scoring_api.service.scoring import LoanScorer
@@ -30,10 +32,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_TOPIC_CHECK_SECONDS = 5.0
+
 # A key that cannot exist (fails the dob_ssn format): the warm-up read finds nothing.
 _WARM_UP_ROW: dict[str, Any] = {
     name: ("00000000_0000" if key.kind == "string" else 0) for name, key in ENTITY_KEYS.items()
 }
+
+
+def _ensure_decision_topic(settings: Settings) -> None:
+    """Create the decision topic if missing (with the configured partitions, not whatever a
+    broker would auto-create). An unreachable broker does not stop the API: decisions are
+    buffered until it answers (scoring_api/service/decision_log.py)."""
+    from core.topics import ensure_topics
+
+    try:
+        ensure_topics(settings, timeout=_TOPIC_CHECK_SECONDS, names=[settings.decision_topic])
+    except CreditPipelineError as exc:
+        log.warning("decision log: cannot check topic %s now: %s", settings.decision_topic, exc)
 
 
 class StartupError(CreditPipelineError):
@@ -49,6 +65,8 @@ class ApiRuntime:
     store: FeatureStore
     scorer: LoanScorer
     redis: Redis
+    # None when CREDIT_DECISION_LOG is off.
+    decisions: DecisionPublisher | None = None
 
     @classmethod
     async def start(cls, config: ApiConfig) -> ApiRuntime:
@@ -74,7 +92,13 @@ class ApiRuntime:
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # readiness reports the state now, without retrying
         )
-        runtime = cls(config, model, store, LoanScorer(model, reader), redis)
+        decisions = None
+        if config.settings.decision_log:
+            await asyncio.to_thread(_ensure_decision_topic, config.settings)
+            decisions = DecisionPublisher(config.settings)
+        runtime = cls(config, model, store, LoanScorer(model, reader), redis, decisions)
+        if decisions is not None:
+            decisions.start()
         await runtime.warm_up()
         # Feast, pandas and scikit-learn leave ~250k long-lived objects that every full
         # collection re-scans (130 ms measured: a latency spike every few thousand requests).
@@ -105,6 +129,19 @@ class ApiRuntime:
             return False, f"unreachable ({type(exc).__name__})"
         return True, "reachable"
 
+    def decision_log_check(self) -> tuple[bool, str]:
+        """Whether a decision can be recorded now (room in the publish buffer)."""
+        log = self.decisions
+        if log is None:
+            return True, "off (CREDIT_DECISION_LOG=false): decisions are not recorded"
+        waiting = log.buffered
+        if waiting >= log.capacity:
+            return False, f"buffer full ({waiting} decisions waiting for the broker)"
+        state = "broker unreachable" if log.broker_down else "broker reachable"
+        return True, f"{state}, {waiting} decisions waiting (room for {log.capacity})"
+
     async def close(self) -> None:
+        if self.decisions is not None:
+            await self.decisions.close()
         await self.redis.aclose()
         await self.store.close()

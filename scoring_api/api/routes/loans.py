@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Security
 from fastapi.responses import Response
 
-from scoring_api.api.deps import RequestIdDep, ScorerDep
+from scoring_api.api.deps import RequestIdDep, RuntimeDep
 from scoring_api.core.auth import Caller, current_caller
 from scoring_api.schemas import (
     AUTH_ERRORS,
@@ -46,6 +46,12 @@ from the feature contract. Contributions are path attributions over the boosted 
 is monotone in the features the contract marks (missed payments, bankruptcies, amounts due,
 hard pulls): more of them never lowers the probability of default.
 
+**Decision log.** Every decision is published to the `loan-decisions` topic (the request id
+is its key) and appended to Postgres by the stream processor; `credit-pipeline decisions show
+REQUEST_ID` prints it. Publishing does not wait for the broker; when the broker has been away
+long enough to fill this worker's buffer (CREDIT_DECISION_LOG_BUFFER), the answer is **503
+`decision_log_unavailable`** and no decision is made.
+
 Errors share one shape: `{{"error": {{"code", "message", "request_id", "details"}}}}`. A
 `dob_ssn` is never echoed in clear. The request id is also in the `X-Request-ID` header.
 """
@@ -61,7 +67,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorResponse,
         "description": "`online_store_unavailable`: retry after the Retry-After seconds; "
-        "`auth_unavailable`: the key cannot be checked now",
+        "`auth_unavailable`: the key cannot be checked now; `decision_log_unavailable`: the "
+        "decision cannot be recorded (broker unreachable, buffer full), so none was made",
     },
     500: {"model": ErrorResponse, "description": "`internal_error`; quote the request id"},
 }
@@ -126,11 +133,16 @@ def decision_body(decision: Decision, rid: str, *, with_values: bool = True) -> 
 )
 async def decide_loan(
     application: Annotated[LoanApplication, Body(openapi_examples=_EXAMPLES)],
-    scorer: ScorerDep,
+    runtime: RuntimeDep,
     rid: RequestIdDep,
     caller: Annotated[Caller, Security(current_caller, scopes=["score"])],
 ) -> Response:
-    decision = await scorer.score(application.model_dump())
+    fields = application.model_dump()
+    decision = await runtime.scorer.score(fields)
+    if runtime.decisions is not None:
+        # Queued, not awaited: the broker's answer comes later (scoring_api/service/
+        # decision_log.py); a full buffer raises 503 and the decision is not given.
+        runtime.decisions.publish(decision, fields, rid)
     body = decision_body(decision, rid, with_values=caller.allows("features:read"))
     # Serialised here by pydantic (response_model documents it; FastAPI would validate the
     # object a second time).

@@ -11,6 +11,7 @@ from typing import Any
 
 from core.cli_options import Subcommands
 from core.settings import Settings
+from scoring_api.decisions_cli import add_decisions_commands
 from scoring_api.keys_cli import add_keys_commands
 from scoring_api.score_cli import add_score_command
 
@@ -18,7 +19,7 @@ WORKER_START_SECONDS = 60
 
 
 def add_serve_commands(subcommands: Subcommands) -> None:
-    """Register `serve` and `score` (on `add_subparsers(parser_class=LazyOptionsParser)`)."""
+    """Register `serve`, `score`, `keys` and `decisions` (on a LazyOptionsParser)."""
     serve = subcommands.add_parser("serve", help="run the scoring API (uvicorn)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
@@ -30,6 +31,7 @@ def add_serve_commands(subcommands: Subcommands) -> None:
 
     add_score_command(subcommands)
     add_keys_commands(subcommands)
+    add_decisions_commands(subcommands)
 
 
 # -- serve ------------------------------------------------------------------------------------

@@ -1,0 +1,218 @@
+"""The decision log end to end: API -> Kafka (Tansu) -> stream processor -> Postgres, replay.
+
+Real services throughout: the session stack's broker and Postgres, a real processor worker
+(killed with SIGKILL half-way, then replaced), the API in-process with its lifespan.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psutil
+import psycopg2
+import pytest
+
+from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+from core.decision_log import TABLE, DecisionLogStore
+from core.settings import Settings
+from core.topics import ensure_topics
+from scoring_api.decisions_cli import replay_report
+from scoring_api.service.decision_log import OUTAGE_AFTER_S
+from scoring_api.service.replay import Replayer
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+PATH = "/v1/loan-decisions"
+
+
+@pytest.fixture
+def log_settings(trained_stack: Any) -> Settings:
+    """Own topics and consumer group (so the decision topic holds only this test's records)."""
+    tag = uuid.uuid4().hex[:10]
+    settings: Settings = trained_stack.settings.model_copy(
+        update={"topic_prefix": f"dl{tag}-", "consumer_group": f"dl{tag}", "metrics_port": 0}
+    )
+    ensure_topics(settings)
+    return settings
+
+
+def applications(trained_stack: Any, count: int) -> list[dict[str, Any]]:
+    """`count` applications of our history's loans that the API scores (200, not 422)."""
+    loans = trained_stack.history.loans.sort_values("event_timestamp", ascending=False)
+    names = [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]
+    rows = [{n: _plain(row[n]) for n in names} for _, row in loans.iloc[: count * 2].iterrows()]
+    return rows[:count]
+
+
+def _plain(value: Any) -> Any:
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
+
+
+def logged_rows(settings: Settings, request_ids: list[str]) -> list[tuple[str, int, float]]:
+    """(request id, rows under it, p_default) for each logged id among `request_ids`."""
+    query = (
+        f'SELECT request_id, count(*), min(p_default) FROM "{settings.postgres_schema}".{TABLE} '
+        "WHERE request_id = ANY(%s) GROUP BY request_id"
+    )
+    with psycopg2.connect(**settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+        cur.execute(query, (request_ids,))
+        return list(cur.fetchall())
+
+
+def wait_logged(
+    settings: Settings, request_ids: list[str], timeout: float, log_path: Path | None = None
+) -> list[tuple[str, int, float]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = logged_rows(settings, request_ids)
+        if len(rows) >= len(request_ids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if len(rows) < len(request_ids):
+        tail = log_path.read_text()[-3000:] if log_path else ""
+        pytest.fail(f"{len(rows)} of {len(request_ids)} decisions logged after {timeout} s\n{tail}")
+    return rows
+
+
+async def decide_all(
+    client: Any, apps: list[dict[str, Any]], ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    answers = {}
+    for application, rid in zip(apps, ids, strict=True):
+        response = await client.post(PATH, json=application, headers={"X-Request-ID": rid})
+        assert response.status_code in (200, 422), response.text
+        if response.status_code == 200:
+            answers[rid] = response.json()
+    return answers
+
+
+async def test_every_decision_is_logged_once_across_a_killed_processor_and_replays_exactly(
+    trained_stack: Any,
+    api_client: Any,
+    log_settings: Settings,
+    start_processor: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    apps = applications(trained_stack, 250)
+    tag = log_settings.consumer_group
+    first = start_processor(log_settings, tmp_path / "processor-1.log")
+    try:
+        async with api_client(log_settings, trained_stack.model_dir) as client:
+            ids = [f"{tag}-{i}" for i in range(1_000)]
+            answers = await decide_all(client, (apps * 4)[:500], ids[:500])
+            # The first worker appends part of them, then dies without committing its offsets:
+            # the second one gets those records again.
+            wait_logged(log_settings, ids[:50], 120, first.log_path)
+            first.stop(0)  # SIGKILL
+            answers |= await decide_all(client, (apps * 4)[500:], ids[500:])
+    finally:
+        first.stop(0)
+    second = start_processor(log_settings, tmp_path / "processor-2.log")
+    try:
+        decided = sorted(answers)
+        assert len(decided) >= 900, "the history should score nearly every application"
+        rows = wait_logged(log_settings, decided, 180, second.log_path)
+    finally:
+        second.stop(30)
+
+    # Exactly once: every answered decision, one row each, and nothing else under our ids.
+    assert sorted(rid for rid, _, _ in rows) == decided
+    assert all(count == 1 for _, count, _ in rows)
+    assert logged_rows(log_settings, [i for i in ids if i not in answers]) == []
+    # The logged probability is the one the caller got, to the bit.
+    assert {rid: p for rid, _, p in rows} == {
+        rid: body["probability_of_default"] for rid, body in answers.items()
+    }
+
+    with DecisionLogStore(log_settings) as store:
+        logged = [d for rid in decided for d in store.get(rid)]
+    record = logged[0].record
+    body = answers[logged[0].request_id]
+    assert record["decision"] == body["decision"]
+    assert [r["phrase"] for r in record["reasons"]] == [r["phrase"] for r in body["reasons"]]
+    assert record["features"].keys() == body["features"].keys()
+
+    replays = Replayer(trained_stack.model_dir).replay_all(logged)
+    report = replay_report(replays, 1.0, against=None)
+    assert report["replayed"] == len(decided)
+    assert report["identical"] == len(decided), report["examples"]
+
+
+@contextmanager
+def broker_hung(settings: Settings) -> Iterator[None]:
+    """SIGSTOP every process of the session stack's broker: it neither answers nor refuses."""
+    from local_stack import LocalStack
+
+    pid = LocalStack(settings).pid_of("kafka")
+    assert pid is not None, "the session stack's broker is not running"
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    for process in processes:
+        process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGCONT)
+
+
+async def test_a_hung_broker_fills_the_buffer_then_decisions_get_503_and_none_is_lost(
+    trained_stack: Any,
+    api_client: Any,
+    log_settings: Settings,
+    start_processor: Callable[..., Any],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = log_settings.model_copy(update={"decision_log_buffer": 5})
+    apps = applications(trained_stack, 20)
+    tag = settings.consumer_group
+    worker = start_processor(settings, tmp_path / "processor.log")
+    try:
+        async with api_client(settings, trained_stack.model_dir) as client:
+            before = await decide_all(client, apps[:2], [f"{tag}-before-{i}" for i in range(2)])
+            wait_logged(settings, sorted(before), 120, worker.log_path)
+
+            with broker_hung(settings):
+                buffered: list[str] = []
+                refused = None
+                for i, application in enumerate(apps[2:]):
+                    rid = f"{tag}-hung-{i}"
+                    response = await client.post(
+                        PATH, json=application, headers={"X-Request-ID": rid}
+                    )
+                    if response.status_code == 503:
+                        refused = (rid, response)
+                        break
+                    if response.status_code == 200:
+                        buffered.append(rid)
+                assert refused is not None, "the buffer never filled"
+                rid, response = refused
+                assert len(buffered) == 5
+                error = response.json()["error"]
+                assert error["code"] == "decision_log_unavailable"
+                assert response.headers["Retry-After"]
+                ready = await client.get("/readyz")
+                assert ready.status_code == 503
+                checks = {d["check"]: d for d in ready.json()["error"]["details"]}
+                assert checks["decision_log"]["ok"] is False
+                await anyio.sleep(OUTAGE_AFTER_S + 1)  # the publisher's poller sees the outage
+            # The broker is back: the buffered decisions reach the log, the refused one never.
+            rows = wait_logged(settings, buffered, 180, worker.log_path)
+            assert sorted(r for r, _, _ in rows) == sorted(buffered)
+            assert logged_rows(settings, [rid]) == []
+            after = await client.post(PATH, json=apps[2], headers={"X-Request-ID": f"{tag}-a"})
+            assert after.status_code == 200
+    finally:
+        worker.stop(30)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("decision log buffer full" in m for m in messages), messages
+    assert any("nothing delivered to the broker" in m for m in messages), messages
+    assert any("delivering again" in m for m in messages), messages

@@ -16,7 +16,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import psycopg2
 from psycopg2 import sql
@@ -156,7 +156,7 @@ class PostgresOfflineWriter:
             with socket.socket(fileno=os.dup(conn.fileno())) as sock:
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def __enter__(self) -> PostgresOfflineWriter:
+    def __enter__(self) -> Self:
         self.connect()
         return self
 

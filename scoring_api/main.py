@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Security
 
 from core.api_keys import KeyStore
 from core.settings import Settings
-from scoring_api.api.routes import docs, health, live, loans, session
+from scoring_api.api.routes import decisions, docs, health, live, loans, session
 from scoring_api.core.auth import Authenticator, current_caller
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import install_error_handlers
@@ -73,6 +73,7 @@ def create_app(
     app.include_router(loans.router)
     app.include_router(health.router)
     app.include_router(live.router)
+    app.include_router(decisions.router)
     # /docs, /redoc: no CDN; for a key or a session like everything else but health
     app.include_router(docs.router, dependencies=[Security(current_caller)])
     app.include_router(session.router)

@@ -268,6 +268,24 @@ class LoanDecision(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class RecentDecision(BaseModel):
+    """One decision of the decision log, as the live page lists it (keys masked)."""
+
+    request_id: str
+    decided_at: datetime
+    model_version: str
+    decision: Literal["approved", "rejected"]
+    probability_of_default: float
+    applicant: dict[str, str] = Field(description="Entity keys, sensitive ones masked")
+    reasons: list[str] | None = Field(
+        description="Phrases of the principal reasons; null without the `features:read` scope"
+    )
+
+
+class RecentDecisions(BaseModel):
+    decisions: list[RecentDecision] = Field(description="Newest first")
+
+
 class ErrorBody(BaseModel):
     """What went wrong; `details` lists per-field or per-view problems."""
 

@@ -279,6 +279,40 @@ async function decide(form) {
     return;
   }
   showDecision(result);
+  // The log is appended by the stream processor a moment after the answer.
+  setTimeout(loadRecentDecisions, RECENT_AFTER_DECISION_MS);
+}
+
+// -- recent decisions (the decision log) --------------------------------------------------------
+
+const RECENT_REFRESH_MS = 5000;
+const RECENT_AFTER_DECISION_MS = 1500;
+
+async function loadRecentDecisions() {
+  let response, result;
+  try {
+    response = await fetch("/live/decisions?limit=15");
+    result = await response.json();
+  } catch (err) {
+    $("recent-error").textContent = `the decision log did not answer (${err.message})`;
+    $("recent-error").hidden = false;
+    return;
+  }
+  if (!response.ok) {
+    $("recent-error").textContent = (result.error || {}).message || `${response.status}`;
+    $("recent-error").hidden = false;
+    return;
+  }
+  $("recent-error").hidden = true;
+  const rows = result.decisions.map((d) => el("tr", { "data-request": d.request_id },
+    el("td", {}, d.decided_at.replace("T", " ").slice(0, 23)),
+    el("td", {}, d.request_id),
+    el("td", {}, el("span", { class: `badge ${d.decision}` }, d.decision)),
+    el("td", { class: "num" }, `${(d.probability_of_default * 100).toFixed(1)} %`),
+    el("td", { class: "dim" }, d.model_version),
+    el("td", {}, Object.entries(d.applicant).map(([k, v]) => `${k} ${v}`).join(", ")),
+    el("td", {}, d.reasons === null ? "(needs features:read)" : (d.reasons[0] || "–"))));
+  $("recent-decisions").querySelector("tbody").replaceChildren(...rows);
 }
 
 const STATUS_WORDS = { missing: "no row", stale: "only a stale row" };
@@ -339,6 +373,8 @@ async function main() {
   buildStream();
   buildWatchForm();
   buildLoanForm();
+  loadRecentDecisions();
+  setInterval(loadRecentDecisions, RECENT_REFRESH_MS);
   fetch("/readyz").then((r) => r.json()).then((r) => {
     if (r.checks) $("model").textContent = `model ${r.checks.model.detail}`;
   }).catch(() => {});

@@ -19,7 +19,7 @@ import psutil
 import psycopg2
 import pytest
 
-from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS
+from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, MASK
 from core.decision_log import TABLE, DecisionLogStore
 from core.settings import Settings
 from core.topics import ensure_topics
@@ -144,6 +144,18 @@ async def test_every_decision_is_logged_once_across_a_killed_processor_and_repla
     report = replay_report(replays, 1.0, against=None)
     assert report["replayed"] == len(decided)
     assert report["identical"] == len(decided), report["examples"]
+
+    # The live page's panel: the newest decisions, keys masked; reasons need features:read.
+    newest = max(logged, key=lambda d: d.decided_at)
+    for scopes, with_reasons in ((("live",), False), (("live", "features:read"), True)):
+        async with api_client(log_settings, trained_stack.model_dir, scopes) as client:
+            listed = (await client.get("/live/decisions", params={"limit": 100})).json()
+        entry = next(d for d in listed["decisions"] if d["request_id"] == newest.request_id)
+        assert entry["applicant"]["dob_ssn"] == MASK
+        assert entry["probability_of_default"] == newest.p_default
+        assert (entry["reasons"] is not None) is with_reasons
+    async with api_client(log_settings, trained_stack.model_dir, ("score",)) as client:
+        assert (await client.get("/live/decisions")).status_code == 403
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from core.api_keys import SCOPES, KeyStore
-from core.contract import CREDIT_HISTORY, ENTITY_KEYS, VIEWS
+from core.contract import CREDIT_HISTORY, ENTITY_KEYS, MASK, VIEWS
 from core.events import new_event, topic_name
 from core.settings import REPO_ROOT, Settings
 
@@ -205,6 +205,17 @@ def test_watched_value_appears_within_a_second_and_the_form_decides(
     assert reasons and all(r.text for r in reasons)  # the principal reasons, in words
     features = browser.find_elements(By.CSS_SELECTOR, "#decision-features tbody tr")
     assert any("credit_card_due" in r.text and str(NEW_DUE) in r.text for r in features)
+
+    # The decision log's panel lists it once the processor has appended it; keys masked.
+    meta = browser.find_element(By.ID, "decision-meta").text
+    request_id = meta.rsplit("request ", 1)[1].strip()
+    row = wait.until(
+        lambda d: d.find_elements(
+            By.CSS_SELECTOR, f'#recent-decisions tr[data-request="{request_id}"]'
+        )
+    )[0]
+    assert decision.lower() in row.text.lower()
+    assert key not in row.text and MASK in row.text
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "live-page.png"

@@ -1,4 +1,5 @@
-"""How long `credit-pipeline consistency` takes over 10,000 logged decisions.
+"""How long `credit-pipeline consistency` and `decisions replay` take over 10,000 logged
+decisions.
 
 On a scratch local stack (bench.stack): a synthetic history, a model trained on it, then
 DECISIONS real decisions, scored as the API's runtime scores them (LoanScorer over Feast's
@@ -7,6 +8,9 @@ appended to the decision log as the processor appends them. Then, ROUNDS times, 
 phases in this process (decision-log read, Feast store, point-in-time join, comparison), and
 once the command itself in a fresh interpreter (what a user waits for, `import feast`
 included). Every round must find 0 mismatches: the values were served from the same history.
+Replay is timed the same way, beside its floor in the same run: the model's `explain` alone
+over the same rows, prebuilt (what replay adds is reading the log and rebuilding the rows).
+Every replay must reproduce every probability bit for bit.
 
     python -m bench.consistency [--decisions 10000] [--persons 3000] [--rounds 3] [--keep]
 """
@@ -62,7 +66,9 @@ def run(decisions: int = 10_000, persons: int = 3_000, rounds: int = 3, keep: bo
         records = asyncio.run(_decide(settings, model_dir, _applications(history, decisions)))
         _append(settings, records)
         figures = _measure(settings, started, len(records), rounds)
+        replay = _measure_replay(settings, model_dir, started, len(records), rounds)
     _print(figures)
+    _print_replay(replay, len(records))
 
 
 def _train(settings: Settings, model_dir: Path) -> Path:
@@ -196,6 +202,51 @@ def _print(figures: Figures) -> None:
     sys.stdout.write(f"  = {rate:,.0f} decisions/s\n")
     sys.stdout.write(
         f"`credit-pipeline consistency --json`, fresh interpreter: {figures.command_s:.2f} s\n"
+    )
+
+
+def _measure_replay(
+    settings: Settings, model_dir: Path, since: datetime, decisions: int, rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per round: log read, replay of every record, and explain alone (the floor)."""
+    from scoring_api.service.replay import Replayer
+
+    replayer = Replayer(model_dir)
+    times: dict[str, list[float]] = {"read_log": [], "replay": [], "explain_only": []}
+    for number in range(1, rounds + 1):
+        phases = _replay_round(settings, replayer, since, decisions)
+        for name, seconds in phases.items():
+            times[name].append(seconds)
+        _say(f"replay round {number}: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
+    return times
+
+
+def _replay_round(
+    settings: Settings, replayer: Any, since: datetime, decisions: int
+) -> dict[str, float]:
+    from scoring_api.service.replay import model_row
+
+    phases: dict[str, float] = {}
+    with DecisionLogStore(settings) as store:
+        logged = _timed(phases, "read_log", lambda: store.select(since=since))
+    replays = _timed(phases, "replay", lambda: replayer.replay_all(logged))
+    if len(replays) != decisions or not all(r.identical for r in replays):
+        raise AssertionError(f"{sum(not r.identical for r in replays)} replays differ")
+    model = replayer.model(logged[0].model_version)
+    rows = [model_row(model, d.record) for d in logged]
+    _timed(phases, "explain_only", lambda: [model.explain(row) for row in rows])
+    return phases
+
+
+def _print_replay(times: dict[str, list[float]], count: int) -> None:
+    replay, floor = statistics.median(times["replay"]), statistics.median(times["explain_only"])
+    sys.stdout.write(
+        f"decisions replay over {count:,} logged decisions (median of {len(times['replay'])} "
+        "rounds, in process, every probability identical):\n"
+        f"  read_log    {statistics.median(times['read_log']):8.2f} s\n"
+        f"  replay      {replay:8.2f} s = {count / replay:,.0f} decisions/s\n"
+        f"  baseline, explain alone on prebuilt rows: {floor:.2f} s = {count / floor:,.0f} "
+        f"rows/s; replay / baseline {replay / floor:.2f}x\n"
     )
 
 

@@ -1,6 +1,7 @@
 """Scoring: the API under fixed-rate and closed-loop load, beside `feast serve` (same entities).
 
-Both servers run one worker pinned to one CPU, the load generator runs pinned to the other
+A third server, the same API with the decision log off, is the baseline of what logging
+costs. The servers run one worker pinned to one CPU, the load generator runs pinned to the other
 (taskset); Valkey floats. Fixed rate uses the open-loop generator (`bench.loadgen`, latency
 from each request's scheduled time); closed loop uses wrk when it is installed. The API gets
 loan applications of the history; `feast serve` gets the same applicants' entity keys and the
@@ -58,6 +59,9 @@ class ScoringResult:
         return {**asdict(self), "verified": not self.errors}
 
 
+NO_LOG = "api-no-decision-log"
+
+
 def _plain(value: Any) -> Any:
     """A numpy scalar as a Python value; NaN as None (JSON has no NaN)."""
     value = value.item() if hasattr(value, "item") else value
@@ -111,6 +115,11 @@ def run_scoring(
         servers.append(start_feast_server(stack.settings, stack.logs, config.server_cpus))
         monitor.watch("feast-serve", servers[-1].child.pid)
         errors += _check_answers(servers, api_bodies[0], feast_bodies[0])
+        # The same API with the decision log off: what publishing each decision costs.
+        unlogged = stack.settings.model_copy(update={"decision_log": False})
+        servers.append(start_api(unlogged, model_dir, stack.logs, config.server_cpus, name=NO_LOG))
+        monitor.watch(NO_LOG, servers[-1].child.pid)
+        files[NO_LOG] = files["scoring-api"]
         floor = health_floor(servers[0])
         files[floor.name] = files["scoring-api"]  # bodies are not sent with GET
         if redis_pid is not None:
@@ -186,7 +195,7 @@ def _placement(config: ScoringConfig) -> str:
 def _check_answers(servers: list[Server], api_body: str, feast_body: str) -> list[str]:
     """One request to each server must be a real answer, not an error page."""
     problems = []
-    api, feast = servers
+    api, feast = servers[:2]
     status, body = api.post(api_body.encode())
     if status != 200 or body.get("decision") not in ("approved", "rejected"):
         problems.append(f"scoring API answered {status}: {str(body)[:300]}")
@@ -225,6 +234,9 @@ def _ratios(medians: dict[str, dict[str, float | None]]) -> dict[str, float | No
         f"scoring-api / feast-serve {key}": ratio(api.get(key), feast.get(key))
         for key in ("fixed_p50_ms", "fixed_p99_ms", "closed_rps")
     }
+    unlogged = medians.get(NO_LOG, {})
+    for key in ("fixed_p50_ms", "fixed_p99_ms", "closed_rps"):
+        ratios[f"scoring-api / {NO_LOG} {key}"] = ratio(api.get(key), unlogged.get(key))
     for key in ("fixed_p50_ms", "fixed_p99_ms"):
         ratios[f"scoring-api / api-healthz {key}"] = ratio(api.get(key), floor.get(key))
     return ratios

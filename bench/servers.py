@@ -118,6 +118,7 @@ def start_api(
     logs: Path,
     cpus: str | None,
     scopes: Sequence[str] = ("score",),
+    name: str = "scoring-api",
 ) -> Server:
     """`credit-pipeline serve` with one worker (pinned to `cpus`), once /readyz answers, and a
     new key with `scopes` in the stack of `settings` (the API needs one to decide a loan)."""
@@ -135,19 +136,21 @@ def start_api(
         "--model-dir",
         str(model_dir),
     ]
-    child = ChildProcess("scoring API", argv, child_env(settings), logs / "api.log")
+    child = ChildProcess(name, argv, child_env(settings), logs / f"{name}.log")
     try:
         child.wait_until(lambda: _get_ok(port, "/readyz"), READY_TIMEOUT_S, "GET /readyz = 200")
         _, key = KeyStore(settings).create(f"bench-{uuid.uuid4().hex[:8]}", list(scopes))
     except BaseException:
         child.stop()
         raise
+    log = "logged" if settings.decision_log else "not logged (CREDIT_DECISION_LOG=false)"
     return Server(
-        "scoring-api",
+        name,
         child,
         port,
         "/v1/loan-decisions",
-        "credit-pipeline serve, 1 uvicorn worker: Feast async read + model + decision",
+        "credit-pipeline serve, 1 uvicorn worker: Feast async read + model + reasons + "
+        f"decision, {log}",
         headers={"Authorization": f"Bearer {key}"},
     )
 

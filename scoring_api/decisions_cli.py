@@ -79,7 +79,7 @@ def run_show(settings: Settings, args: argparse.Namespace) -> int:
             "log a moment after its answer; is the stream processor running?)"
         )
     for logged in found:
-        record = logged.record if args.unmasked else masked(logged.record)
+        record = ordered(logged.record) if args.unmasked else masked(logged.record)
         if args.json:
             sys.stdout.write(json.dumps(record, indent=2) + "\n")
         else:
@@ -88,14 +88,25 @@ def run_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def masked(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with every sensitive entity key masked."""
+    """The record with every sensitive entity key masked, fields in the record's own order
+    (Postgres jsonb keeps its own)."""
     from core.contract import ENTITY_KEYS
 
     application = {
-        name: ENTITY_KEYS[name].mask(value) if name in ENTITY_KEYS else value
+        name: ENTITY_KEYS[name].mask(value)
+        if name in ENTITY_KEYS and ENTITY_KEYS[name].sensitive
+        else value
         for name, value in record["application"].items()
     }
-    return {**record, "application": application}
+    return ordered({**record, "application": application})
+
+
+def ordered(record: dict[str, Any]) -> dict[str, Any]:
+    """The record's fields in the order of the format (core/decision_log.py), then the rest."""
+    from core.decision_log import REQUIRED_FIELDS
+
+    first = {name: record[name] for name in REQUIRED_FIELDS if name in record}
+    return first | {name: value for name, value in record.items() if name not in first}
 
 
 def render(record: dict[str, Any]) -> str:
@@ -137,6 +148,8 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
         what = f"request id {args.request_id!r}" if args.request_id else "that window"
         raise DecisionLogError(f"no decision logged for {what}")
     replayer = Replayer(args.model_dir or settings.model_path, args.model_version)
+    for version in {args.model_version or d.model_version for d in logged}:
+        replayer.model(version)  # loaded (and self-checked) before the clock starts
     started = time.perf_counter()
     replays = replayer.replay_all(logged)
     seconds = time.perf_counter() - started

@@ -52,6 +52,8 @@ def test_show_masks_the_dob_ssn_and_prints_the_reasons() -> None:
     assert "REJECTED" in text and "6 missed payments in the last 6 months" in text
     assert "missed_payments_6m = 6" in text and "zipcode = 76104" in text
     assert record["application"]["dob_ssn"] == DOB_SSN  # masking copies
+    assert masked(record)["application"]["zipcode"] == 76104  # not sensitive: as it was
+    assert list(masked(record))[:3] == ["record_version", "request_id", "decision_id"]
 
 
 def replay(p: float | None, logged: float = 0.3, error: str | None = None) -> Replay:

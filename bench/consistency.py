@@ -63,7 +63,10 @@ def run(decisions: int = 10_000, persons: int = 3_000, rounds: int = 3, keep: bo
         load_history(stack, history)
         model_dir = _train(settings, stack.root / "models")
         started = datetime.now(UTC)
-        records = asyncio.run(_decide(settings, model_dir, _applications(history, decisions)))
+        apps = _applications(history, decisions)
+        records = asyncio.run(
+            decide_records(settings, model_dir, apps, f"bench-{uuid.uuid4().hex[:8]}")
+        )
         _append(settings, records)
         figures = _measure(settings, started, len(records), rounds)
         replay = _measure_replay(settings, model_dir, started, len(records), rounds)
@@ -88,10 +91,12 @@ def _applications(history: History, count: int) -> list[dict[str, Any]]:
     return [rows[i % len(rows)] for i in range(count)]
 
 
-async def _decide(
-    settings: Settings, model_dir: Path, apps: list[dict[str, Any]]
+async def decide_records(
+    settings: Settings, model_dir: Path, apps: list[dict[str, Any]], tag: str
 ) -> list[dict[str, Any]]:
-    """The records the API would log for `apps` (its 422s are not decisions, not logged)."""
+    """The records the API would log for `apps`, scored as its runtime scores them, with
+    request ids `<tag>-<n>` (its 422s are not decisions, not logged). The consistency test
+    uses it too."""
     from scoring_api.core.errors import FeaturesUnavailable
     from scoring_api.service.decision_log import decision_record
     from scoring_api.service.features import OnlineFeatureReader
@@ -102,7 +107,6 @@ async def _decide(
     model = ServedModel.load(model_dir)
     store = open_serving_store(settings)
     await store.initialize()
-    tag = uuid.uuid4().hex[:8]
     records = []
     try:
         scorer = LoanScorer(model, OnlineFeatureReader(store, model.feature_refs, 5.0))
@@ -111,7 +115,7 @@ async def _decide(
                 decision = await scorer.score(application)
             except FeaturesUnavailable:
                 continue
-            rid = f"bench-{tag}-{number}"
+            rid = f"{tag}-{number}"
             records.append(decision_record(decision, application, rid, uuid.uuid4().hex))
     finally:
         await store.close()

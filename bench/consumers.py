@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.events import warmup_stream
 from bench.procs import ChildProcess, child_env, scrape, scrape_samples
+from core.contract import VIEWS
 from core.settings import Settings
 from producers.entities import EntityPool
 from producers.producer import EventProducer
@@ -39,6 +40,14 @@ class ConsumerKind:
     workers: int
     metric: str
     args: tuple[str, ...]
+
+    def partitions(self, settings: Settings) -> int:
+        """Partitions its group reads: the processor also reads the decision topic (empty
+        here, as deployed); the baselines read the update topics only."""
+        from core.topics import consumed_topics
+
+        topics = len(consumed_topics(settings)) if self.metric == PROCESSED else len(VIEWS)
+        return topics * settings.topic_partitions
 
     def command(self) -> list[str]:
         if self.metric == PROCESSED:
@@ -114,8 +123,9 @@ class RunningConsumer:
     def assignment_count(self) -> int:
         return len(_ASSIGNED.findall(self.child.log_text()))
 
-    def wait_assigned(self, partitions: int) -> None:
-        """Until every worker has joined and the group holds all `partitions`."""
+    def wait_assigned(self) -> None:
+        """Until every worker has joined and the group holds all its partitions."""
+        partitions = self.kind.partitions(self.settings)
 
         def settled() -> bool:
             latest = self.assignments()

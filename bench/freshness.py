@@ -74,7 +74,7 @@ def run_freshness(
     monitor.watch(kind.name, consumer.child.pid)
     helpers: list[Helper] = []
     try:
-        consumer.wait_assigned(2 * settings.topic_partitions)
+        consumer.wait_assigned()
         consumer.warm_up(pool, config.warmup_events)
         # The floor first: it joins at the end of the topics, after the warm-up events.
         helpers.append(floor := start_floor(settings, work, stop_file))

@@ -113,7 +113,7 @@ def started_consumer(
     consumer = RunningConsumer(kind, settings, stack.logs)
     monitor.watch(kind.name, consumer.child.pid)
     try:
-        consumer.wait_assigned(2 * settings.topic_partitions)
+        consumer.wait_assigned()
         consumer.warm_up(pool, warmup)
         yield consumer
     finally:

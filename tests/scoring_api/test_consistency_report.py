@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from bench.consistency import decide_records
 from core.contract import CREDIT_HISTORY, ENTITY_KEYS, LOAN_REQUEST_COLUMNS, MASK
 from core.decision_log import DecisionLogStore
 from core.feast_store import open_store
@@ -51,35 +52,6 @@ def _applications(trained_stack: Any, count: int) -> list[dict[str, Any]]:
     return [{n: _plain(row[n]) for n in names} for _, row in rows.iterrows()]
 
 
-async def _decide(
-    settings: Any, model_dir: Any, apps: list[dict[str, Any]], tag: str
-) -> list[dict[str, Any]]:
-    """Score `apps` as the API's runtime does and return the records it would log."""
-    from scoring_api.core.errors import FeaturesUnavailable
-    from scoring_api.service.decision_log import decision_record
-    from scoring_api.service.features import OnlineFeatureReader
-    from scoring_api.service.model import ServedModel
-    from scoring_api.service.scoring import LoanScorer
-    from scoring_api.service.store import open_serving_store
-
-    model = ServedModel.load(model_dir)
-    store = open_serving_store(settings)
-    await store.initialize()
-    try:
-        scorer = LoanScorer(model, OnlineFeatureReader(store, model.feature_refs, 5.0))
-        records = []
-        for number, application in enumerate(apps):
-            try:
-                decision = await scorer.score(application)
-            except FeaturesUnavailable:  # the API's 422: not a decision, not logged
-                continue
-            request_id = f"{tag}-{number}"
-            records.append(decision_record(decision, application, request_id, uuid.uuid4().hex))
-    finally:
-        await store.close()
-    return records
-
-
 def _log(settings: Any, records: list[dict[str, Any]]) -> None:
     store = DecisionLogStore(settings)
     try:
@@ -108,7 +80,7 @@ def test_the_report_finds_no_skew_then_exactly_the_injected_one(
     # An applicant without a credit report: served missing, and null offline too.
     newcomer = {**apps[0], "dob_ssn": NEWCOMER}
     assert trained_stack.offline_rows(CREDIT_HISTORY.table, "dob_ssn", NEWCOMER).empty
-    clean = asyncio.run(_decide(settings, trained_stack.model_dir, [*apps, newcomer], tag))
+    clean = asyncio.run(decide_records(settings, trained_stack.model_dir, [*apps, newcomer], tag))
     assert len(clean) >= 45, "the history should score nearly every application"
     assert clean[-1]["features"]["credit_history"]["status"] == "missing"
     _log(settings, clean)
@@ -139,7 +111,9 @@ def test_the_report_finds_no_skew_then_exactly_the_injected_one(
     )
     try:
         app = next(a for a in apps if a["dob_ssn"] == dob_ssn)
-        skewed = asyncio.run(_decide(settings, trained_stack.model_dir, [app, app], f"{tag}-skew"))
+        skewed = asyncio.run(
+            decide_records(settings, trained_stack.model_dir, [app, app], f"{tag}-skew")
+        )
     finally:
         # The original values back (newer again): later tests read this applicant's row.
         _write_credit_row(store, dob_ssn, served, datetime.now(UTC))

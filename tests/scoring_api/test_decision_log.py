@@ -130,6 +130,7 @@ async def test_every_decision_is_logged_once_across_a_killed_processor_and_repla
     finally:
         second.stop(30)
 
+    print(f"decision log: {len(decided)} of {len(ids)} requests decided, all logged")  # noqa: T201
     # Exactly once: every answered decision, one row each, and nothing else under our ids.
     assert sorted(rid for rid, _, _ in rows) == decided
     assert all(count == 1 for _, count, _ in rows)

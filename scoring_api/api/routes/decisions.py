@@ -34,6 +34,7 @@ class DecisionLogUnreadable(ApiError):
     summary="The newest logged decisions (the live page's panel)",
     responses={
         **AUTH_ERRORS,
+        422: {"model": ErrorResponse, "description": "`validation_error`: `limit` not in 1-100"},
         503: {"model": ErrorResponse, "description": "`decision_log_unreadable`: Postgres"},
     },
 )

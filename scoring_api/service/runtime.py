@@ -136,9 +136,15 @@ class ApiRuntime:
             return True, "off (CREDIT_DECISION_LOG=false): decisions are not recorded"
         waiting = log.buffered
         if waiting >= log.capacity:
-            return False, f"buffer full ({waiting} decisions waiting for the broker)"
+            return (
+                False,
+                f"buffer full ({waiting} decisions waiting for the broker; {log.refused} refused)",
+            )
         state = "broker unreachable" if log.broker_down else "broker reachable"
-        return True, f"{state}, {waiting} decisions waiting (room for {log.capacity})"
+        counts = f"{log.delivered} delivered, {log.refused} refused, {log.failed} failed"
+        return True, (
+            f"{state}, {waiting} decisions waiting (room for {log.capacity}); since start: {counts}"
+        )
 
     async def close(self) -> None:
         if self.decisions is not None:

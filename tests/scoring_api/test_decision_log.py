@@ -271,6 +271,7 @@ async def test_a_hung_broker_fills_the_buffer_then_decisions_get_503_and_none_is
                 assert ready.status_code == 503
                 checks = {d["check"]: d for d in ready.json()["error"]["details"]}
                 assert checks["decision_log"]["ok"] is False
+                assert "buffer full (5 decisions waiting" in checks["decision_log"]["detail"]
                 await anyio.sleep(OUTAGE_AFTER_S + 1)  # the publisher's poller sees the outage
             # The broker is back: the buffered decisions reach the log, the refused one never.
             rows = wait_logged(settings, buffered, 180, worker.log_path)
@@ -278,6 +279,9 @@ async def test_a_hung_broker_fills_the_buffer_then_decisions_get_503_and_none_is
             assert logged_rows(settings, [rid]) == []
             after = await client.post(PATH, json=apps[2], headers={"X-Request-ID": f"{tag}-a"})
             assert after.status_code == 200
+            ready = (await client.get("/readyz")).json()
+            assert ready["checks"]["decision_log"]["ok"] is True
+            assert "1 refused" in ready["checks"]["decision_log"]["detail"]
     finally:
         worker.stop(30)
     messages = [r.getMessage() for r in caplog.records]

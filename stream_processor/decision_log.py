@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from core.decision_log import BadDecisionRecord, DecisionLogStore, decode
 from core.settings import Settings
-from stream_processor.dead_letters import FaustDeadLetterSink
+from stream_processor.dead_letter_sender import DeadLetterSender, DeadLetterSink
 from stream_processor.metrics import ProcessorMetrics
 from stream_processor.records import DeadLetter, SourceRecord
 from stream_processor.retry import OutageTracker, retry_until_done
@@ -30,25 +30,19 @@ class DecisionLogAppender:
     def __init__(
         self,
         settings: Settings,
-        dead_letters: FaustDeadLetterSink,
+        dead_letters: DeadLetterSink,
         metrics: ProcessorMetrics,
     ) -> None:
         self._postgres = PostgresThread(
             DecisionLogStore(settings), settings.store_timeout_seconds, "decision-log"
         )
-        self._dead_letters = dead_letters
+        self._dead_letters = DeadLetterSender(dead_letters, metrics)
         self._metrics = metrics
         self.outage = OutageTracker(
             "decision log (Postgres)",
             settings.postgres_url_masked,
             OFFLINE_TRANSIENT,
             metrics.store_state("decision_log"),
-        )
-        self._dead_letter_outage = OutageTracker(
-            "dead-letter topic",
-            dead_letters.address,
-            dead_letters.transient,
-            metrics.store_state("dead_letter"),
         )
 
     async def prepare(self) -> None:
@@ -68,8 +62,7 @@ class DecisionLogAppender:
                 # The reason names fields, never values: a record holds a dob_ssn.
                 bad.append(DeadLetter(source, f"not a decision record: {exc}"))
         if bad:
-            await retry_until_done(lambda: self._send(bad), self._dead_letter_outage)
-            self._metrics.dead_lettered.labels(view="decision-log").inc(len(bad))
+            await self._dead_letters.send(bad)
             log.warning(
                 "%d messages on the decision topic were not decision records; dead-lettered "
                 "(first: %s)",
@@ -81,21 +74,3 @@ class DecisionLogAppender:
         )
         self._metrics.decisions_logged.inc(inserted)
         return inserted
-
-    async def _send(self, letters: Sequence[DeadLetter]) -> None:
-        outcomes = await self._dead_letters.send(letters)
-        for error in outcomes:
-            if error is not None and not self._dead_letters.permanent(error):
-                raise error
-        for letter, error in zip(letters, outcomes, strict=True):
-            if error is not None:
-                log.error(
-                    "dead letter from %s[%d]@%d refused by the broker: %s",
-                    letter.record.topic,
-                    letter.record.partition,
-                    letter.record.offset,
-                    error,
-                )
-
-    def close(self) -> None:
-        self._postgres.close()

@@ -8,16 +8,17 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from core.contract import ViewContract
 from core.events import UpdateEvent
 from stream_processor.batching import Batch, newest_per_entity
+from stream_processor.dead_letter_sender import DeadLetterSender, DeadLetterSink
 from stream_processor.metrics import ProcessorMetrics
 from stream_processor.notify import UpdateNotifier
 from stream_processor.progress import WrittenOffsets
-from stream_processor.records import MAX_REASON_LENGTH, DeadLetter, EventRouter, SourceRecord
-from stream_processor.retry import Backoff, OutageTracker, first_line, retry_until_done
+from stream_processor.records import EventRouter, SourceRecord
+from stream_processor.retry import Backoff, OutageTracker, retry_until_done
 from stream_processor.writers import (
     OFFLINE_TRANSIENT,
     ONLINE_TRANSIENT,
@@ -28,19 +29,6 @@ from stream_processor.writers import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class DeadLetterSink(Protocol):
-    """Publishes dead letters; per letter, None once the broker has it or the error."""
-
-    address: str
-    transient: tuple[type[BaseException], ...]
-
-    def permanent(self, error: BaseException) -> bool:
-        """Is `error` a refusal of the record itself (retrying cannot help)?"""
-        ...
-
-    async def send(self, letters: Sequence[DeadLetter]) -> list[BaseException | None]: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +69,6 @@ class BatchProcessor:
         self.metrics = metrics
         self._online = online
         self._offline = offline
-        self._dead_letters = dead_letters
         self._backoff = backoff or Backoff()
         self._now = wall_clock
         self._notifier = notifier
@@ -92,12 +79,7 @@ class BatchProcessor:
         self.offline_outage = OutageTracker(
             "offline store", offline.address, OFFLINE_TRANSIENT, metrics.store_state("offline")
         )
-        self.dead_letter_outage = OutageTracker(
-            "dead-letter topic",
-            dead_letters.address,
-            dead_letters.transient,
-            metrics.store_state("dead_letter"),
-        )
+        self.dead_letters = DeadLetterSender(dead_letters, metrics, self._backoff)
 
     def route(self, records: Sequence[SourceRecord]) -> RoutedBatch:
         """Validate a batch's records: events per view, dead letters (logged, masked)."""
@@ -113,7 +95,7 @@ class BatchProcessor:
         """Online rows and dead letters of a batch, each retried until it holds; returns the
         rows written online (the newest event of each entity)."""
         rows, _ = await asyncio.gather(
-            self._write_online(routed.batch), self._send_dead_letters(routed.batch)
+            self._write_online(routed.batch), self.dead_letters.send(routed.batch.dead_letters)
         )
         return rows
 
@@ -179,54 +161,3 @@ class BatchProcessor:
             self.offline_outage,
             self._backoff,
         )
-
-    async def _send_dead_letters(self, batch: Batch) -> None:
-        remaining = list(batch.dead_letters)
-        if not remaining:
-            return
-
-        async def attempt() -> None:
-            # Only the letters not yet acked are sent again; a timed-out send may still have
-            # reached the broker, so a letter can be published twice (at-least-once).
-            nonlocal remaining
-            while remaining:
-                outcomes = await self._dead_letters.send(remaining)
-                retry: list[DeadLetter] = []
-                outage: BaseException | None = None
-                for letter, error in zip(remaining, outcomes, strict=True):
-                    if error is None:
-                        self.metrics.observe_dead_lettered(letter.view)
-                    elif not self._dead_letters.permanent(error):
-                        retry.append(letter)
-                        outage = outage or error
-                    elif not letter.truncated:
-                        retry.append(self._refused(letter, error))
-                    else:
-                        self._poison(letter, error)
-                remaining = retry
-                if outage is not None:
-                    raise outage  # an outage: the tracker logs it, the backoff paces retries
-
-        await retry_until_done(attempt, self.dead_letter_outage, self._backoff)
-
-    def _refused(self, letter: DeadLetter, error: BaseException) -> DeadLetter:
-        """The topic refused the record itself: send a bounded copy instead."""
-        detail = first_line(error)
-        log.warning(
-            "dead-letter topic refused the record at %s (%s); sending a truncated copy",
-            letter.record.position,
-            detail,
-        )
-        reason = f"{letter.reason}; the dead-letter topic refused the full record: {detail}"
-        return letter.truncated_copy(reason[:MAX_REASON_LENGTH])
-
-    def _poison(self, letter: DeadLetter, error: BaseException) -> None:
-        """Not even a truncated copy is accepted: say where it is, count it, move on."""
-        log.error(
-            "poison event at %s skipped (%s): the dead-letter topic refused even a truncated "
-            "copy: %s",
-            letter.record.position,
-            letter.reason,
-            first_line(error),
-        )
-        self.metrics.observe_poison(letter.view)

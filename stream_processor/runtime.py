@@ -56,6 +56,13 @@ class WorkerRuntime:
         self.settings = settings
         self.metrics = ProcessorMetrics()
         self._dead_letter_topic = dead_letter_topic
+        # One sink for both agents' letters (update events and decision records).
+        self._dead_letters = FaustDeadLetterSink(
+            app,
+            settings.dead_letter_topic,
+            settings.kafka_bootstrap_servers,
+            timeout=settings.store_timeout_seconds,
+        )
         self._online: OnlineWriter | None = None
         self._processor: BatchProcessor | None = None
         self._decision_log: DecisionLogAppender | None = None
@@ -76,16 +83,7 @@ class WorkerRuntime:
     async def decision_log(self) -> DecisionLogAppender:
         """The decision log's appender, built on first use (its agent's start)."""
         if self._decision_log is None:
-            appender = DecisionLogAppender(
-                self.settings,
-                FaustDeadLetterSink(
-                    self.app,
-                    self.settings.dead_letter_topic,
-                    self.settings.kafka_bootstrap_servers,
-                    timeout=self.settings.store_timeout_seconds,
-                ),
-                self.metrics,
-            )
+            appender = DecisionLogAppender(self.settings, self._dead_letters, self.metrics)
             await appender.prepare()
             self._decision_log = appender
         return self._decision_log
@@ -158,12 +156,7 @@ class WorkerRuntime:
             ),
             online=online,
             offline=PostgresBatchWriter(settings),
-            dead_letters=FaustDeadLetterSink(
-                self.app,
-                settings.dead_letter_topic,
-                settings.kafka_bootstrap_servers,
-                timeout=settings.store_timeout_seconds,
-            ),
+            dead_letters=self._dead_letters,
             metrics=self.metrics,
             notifier=notifier,
         )

@@ -181,7 +181,7 @@ def test_a_letter_the_topic_refuses_goes_as_a_truncated_copy_and_the_rest_is_not
     assert sent[1].truncated and "refused the full record" in sent[1].reason
     value = processor.metrics.registry.get_sample_value
     assert value("credit_stream_events_dead_lettered_total", {"view": "credit_history"}) == 2
-    assert not processor.dead_letter_outage.down
+    assert not processor.dead_letters.outage.down
 
 
 def test_a_letter_refused_even_truncated_is_counted_as_poison_and_skipped(caplog: Any) -> None:

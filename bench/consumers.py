@@ -9,7 +9,6 @@ from pathlib import Path
 
 from bench.events import warmup_stream
 from bench.procs import ChildProcess, child_env, scrape, scrape_samples
-from core.contract import VIEWS
 from core.settings import Settings
 from producers.entities import EntityPool
 from producers.producer import EventProducer
@@ -44,10 +43,10 @@ class ConsumerKind:
     def partitions(self, settings: Settings) -> int:
         """Partitions its group reads: the processor also reads the decision topic (empty
         here, as deployed); the baselines read the update topics only."""
-        from core.topics import consumed_topics
+        from core.topics import consumed_topics, view_topics
 
-        topics = len(consumed_topics(settings)) if self.metric == PROCESSED else len(VIEWS)
-        return topics * settings.topic_partitions
+        topics = consumed_topics(settings) if self.metric == PROCESSED else view_topics(settings)
+        return len(topics) * settings.topic_partitions
 
     def command(self) -> list[str]:
         if self.metric == PROCESSED:

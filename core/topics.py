@@ -30,17 +30,18 @@ _METADATA_POLL_S = 0.05
 def topic_names(settings: Settings) -> list[str]:
     """Every topic the pipeline uses: one per feature view, the dead-letter topic and the
     decision log."""
-    return [
-        *(topic_name(view, settings.topic_prefix) for view in VIEWS),
-        settings.dead_letter_topic,
-        settings.decision_topic,
-    ]
+    return [*view_topics(settings), settings.dead_letter_topic, settings.decision_topic]
+
+
+def view_topics(settings: Settings) -> list[str]:
+    """One update topic per feature view."""
+    return [topic_name(view, settings.topic_prefix) for view in VIEWS]
 
 
 def consumed_topics(settings: Settings) -> list[str]:
     """The topics the stream processor's consumer group reads: the views' and, when the
     decision log is on, the decision topic."""
-    views = [topic_name(view, settings.topic_prefix) for view in VIEWS]
+    views = view_topics(settings)
     return [*views, settings.decision_topic] if settings.decision_log else views
 
 

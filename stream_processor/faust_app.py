@@ -13,10 +13,9 @@ import faust
 from faust.transport.consumer import Consumer
 from faust.types import TP, ConsumerT, EventT, TransportT
 
-from core.contract import VIEWS
 from core.errors import ConfigurationError
-from core.events import topic_name
 from core.settings import Settings
+from core.topics import view_topics
 from stream_processor import kafka
 from stream_processor.errors import StreamProcessorError
 from stream_processor.progress import (
@@ -146,8 +145,13 @@ def app_options(settings: Settings, commit_interval: float | None = None) -> dic
 
 def update_topics(app: faust.App, settings: Settings) -> faust.TopicT:
     """The view topics as one faust source of raw bytes."""
+    return raw_topics(app, settings, *view_topics(settings))
+
+
+def raw_topics(app: faust.App, settings: Settings, *names: str) -> faust.TopicT:
+    """`names` as one faust source of raw bytes (the handlers decode and validate)."""
     return app.topic(
-        *(topic_name(v, settings.topic_prefix) for v in VIEWS),
+        *names,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -160,14 +164,7 @@ def add_decision_log_agent(
     app: CreditStreamApp, settings: Settings, runtime: WorkerRuntime, within: float
 ) -> None:
     """An agent appending the decision topic's records to Postgres, acking after the write."""
-    source = app.topic(
-        settings.decision_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
+    source = raw_topics(app, settings, settings.decision_topic)
 
     @app.agent(source, name="credit-decision-log")
     async def log_decisions(stream: faust.StreamT[bytes]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,12 +51,17 @@ class ServedModel:
     compiled: CompiledModel
     _columns: tuple[Column, ...] = field(init=False, repr=False)
     _views: list[str | None] = field(init=False, repr=False)
+    _request_fields: list[str] = field(init=False, repr=False)
+    _refs: list[tuple[str, str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        refs = [split_ref(ref) for ref in self.columns.feature_refs]
         views: list[str | None] = [None] * len(self.columns.request)
-        views += [split_ref(ref)[0] for ref in self.columns.feature_refs]
+        views += [view for view, _ in refs]
         object.__setattr__(self, "_columns", self.columns.all)
         object.__setattr__(self, "_views", views)
+        object.__setattr__(self, "_request_fields", [c.name for c in self.columns.request])
+        object.__setattr__(self, "_refs", refs)
 
     @classmethod
     def load(cls, model_dir: Path, version: str = LATEST) -> ServedModel:
@@ -110,6 +115,16 @@ class ServedModel:
     def trained_missing_rate(self, view: str) -> float:
         """Share of training loans for which the point-in-time join found nothing in `view`."""
         return self.artifact.metadata.view_missing_rate.get(view, 0.0)
+
+    def row(
+        self, application: Mapping[str, object], values: Mapping[str, Mapping[str, object]]
+    ) -> list[object]:
+        """The model's input row: the application's request fields, then each feature
+        reference's value from `values[view][feature]` (KeyError if one is absent). Serving
+        and replay both build rows here, so a replayed row is the served one."""
+        row = [application[name] for name in self._request_fields]
+        row += [values[view][feature] for view, feature in self._refs]
+        return row
 
     def p_default(self, row: Sequence[object]) -> float:
         return self.compiled.predict_one(row)

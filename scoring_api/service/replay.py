@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from core.decision_log import LoggedDecision
-from core.model.columns import split_ref
 from scoring_api.service.model import ServedModel
 
 
@@ -47,18 +46,14 @@ class Replay:
 
 
 def model_row(model: ServedModel, record: dict[str, Any]) -> list[object]:
-    """The model's input row from a logged record, in the model's column order."""
-    application, features = record["application"], record["features"]
+    """The model's input row from a logged record, built as serving builds it."""
+    values = {view: served["values"] for view, served in record["features"].items()}
     try:
-        row: list[object] = [application[c.name] for c in model.columns.request]
-        for ref in model.feature_refs:
-            view, feature = split_ref(ref)
-            row.append(features[view]["values"][feature])
+        return model.row(record["application"], values)
     except KeyError as exc:
         raise NotReplayable(
             f"model {model.version} reads {exc.args[0]!r}, which this decision did not log"
         ) from None
-    return row
 
 
 class Replayer:

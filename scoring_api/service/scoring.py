@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.contract import ENTITY_KEYS, VIEWS_BY_NAME
-from core.model.columns import split_ref
 from scoring_api.core.errors import FeaturesUnavailable
 from scoring_api.schemas import FeatureStatus
 from scoring_api.service.features import OnlineFeatureReader, ViewReading
@@ -53,16 +52,13 @@ class LoanScorer:
         self.model = model
         self.reader = reader
         self.clock = clock
-        self._request_fields = [c.name for c in model.columns.request]
-        self._refs = [split_ref(ref) for ref in model.feature_refs]
         self._entity_names = list(ENTITY_KEYS)
 
     async def score(self, application: dict[str, Any]) -> Decision:
         now = self.clock()
         readings = await self.reader.read({k: application[k] for k in self._entity_names}, now)
         warnings = self._missing_views(readings, application) + _old_views(readings, now)
-        row = [application[name] for name in self._request_fields]
-        row += [readings[view].values[feature] for view, feature in self._refs]
+        row = self.model.row(application, {view: r.values for view, r in readings.items()})
         # ~40 µs of pure Python: cheaper inline than a hop to a worker thread (see README).
         explanation = self.model.explain(row)
         p = explanation.p_default

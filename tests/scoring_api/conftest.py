@@ -50,6 +50,16 @@ class TrainedStack:
         names = [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]
         return {name: _plain(loan[name]) for name in names}
 
+    def loan_applications(
+        self, count: int, *, start: int = 0, newest_first: bool = True
+    ) -> list[dict[str, Any]]:
+        """`count` loans of our history from position `start` (newest or oldest first), as
+        applications: request fields and keys, plain JSON values."""
+        loans = self.history.loans.sort_values(EVENT_TIMESTAMP, ascending=not newest_first)
+        names = [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]
+        rows = loans.iloc[start : start + count]
+        return [{name: _plain(row[name]) for name in names} for _, row in rows.iterrows()]
+
     def offline_rows(self, table: str, key: str, value: object) -> pd.DataFrame:
         """Rows of an offline table for one entity, oldest first."""
         query = (

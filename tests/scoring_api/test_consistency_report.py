@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from bench.consistency import decide_records
-from core.contract import CREDIT_HISTORY, ENTITY_KEYS, LOAN_REQUEST_COLUMNS, MASK
+from core.contract import CREDIT_HISTORY, MASK
 from core.decision_log import DecisionLogStore
 from core.feast_store import open_store
 from training.cli import EXIT_CONSISTENT, EXIT_MISMATCHES, EXIT_NO_REPORT, run_consistency
@@ -35,21 +35,6 @@ NEWCOMER = "19000102_0001"
 
 def tally(report: Any, ref: str) -> Any:
     return next(t for t in report.tallies if f"{t.view}:{t.feature}" == ref)
-
-
-def _plain(value: Any) -> Any:
-    value = value.item() if hasattr(value, "item") else value
-    return None if isinstance(value, float) and value != value else value
-
-
-def _applications(trained_stack: Any, count: int) -> list[dict[str, Any]]:
-    """`count` loan applications of the history, from its middle: the latest loans are the
-    ones other modules score, and this module skews one applicant's online row."""
-    loans = trained_stack.history.loans.sort_values("event_timestamp", ignore_index=True)
-    middle = len(loans) // 3
-    names = [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]
-    rows = loans.iloc[middle : middle + count]
-    return [{n: _plain(row[n]) for n in names} for _, row in rows.iterrows()]
 
 
 def _log(settings: Any, records: list[dict[str, Any]]) -> None:
@@ -76,7 +61,11 @@ def test_the_report_finds_no_skew_then_exactly_the_injected_one(
     settings = trained_stack.settings
     tag = f"cons-{uuid.uuid4().hex[:8]}"
     started = datetime.now(UTC)
-    apps = _applications(trained_stack, 50)
+    # From the history's middle: the latest loans are the ones other modules score, and this
+    # test skews one applicant's online row.
+    apps = trained_stack.loan_applications(
+        50, start=len(trained_stack.history.loans) // 3, newest_first=False
+    )
     # An applicant without a credit report: served missing, and null offline too.
     newcomer = {**apps[0], "dob_ssn": NEWCOMER}
     assert trained_stack.offline_rows(CREDIT_HISTORY.table, "dob_ssn", NEWCOMER).empty

@@ -21,7 +21,7 @@ import psycopg2
 import pytest
 from confluent_kafka import Producer
 
-from core.contract import CREDIT_HISTORY, ENTITY_KEYS, LOAN_REQUEST_COLUMNS, MASK
+from core.contract import CREDIT_HISTORY, MASK
 from core.decision_log import TABLE, DecisionLogStore
 from core.events import new_event, topic_name
 from core.settings import Settings
@@ -45,19 +45,6 @@ def log_settings(trained_stack: Any) -> Settings:
     )
     ensure_topics(settings)
     return settings
-
-
-def applications(trained_stack: Any, count: int) -> list[dict[str, Any]]:
-    """`count` applications of our history's loans that the API scores (200, not 422)."""
-    loans = trained_stack.history.loans.sort_values("event_timestamp", ascending=False)
-    names = [*ENTITY_KEYS, *(c.name for c in LOAN_REQUEST_COLUMNS)]
-    rows = [{n: _plain(row[n]) for n in names} for _, row in loans.iloc[: count * 2].iterrows()]
-    return rows[:count]
-
-
-def _plain(value: Any) -> Any:
-    value = value.item() if hasattr(value, "item") else value
-    return None if isinstance(value, float) and value != value else value
 
 
 def logged_rows(settings: Settings, request_ids: list[str]) -> list[tuple[str, int, float]]:
@@ -105,7 +92,7 @@ async def test_every_decision_is_logged_once_across_a_killed_processor_and_repla
     start_processor: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    apps = applications(trained_stack, 250)
+    apps = trained_stack.loan_applications(250)
     tag = log_settings.consumer_group
     # The first worker commits no offset before it is killed: everything it appended is
     # delivered again to the second one, which must not append it twice.
@@ -240,7 +227,7 @@ async def test_a_hung_broker_fills_the_buffer_then_decisions_get_503_and_none_is
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = log_settings.model_copy(update={"decision_log_buffer": 5})
-    apps = applications(trained_stack, 20)
+    apps = trained_stack.loan_applications(20)
     tag = settings.consumer_group
     worker = start_processor(settings, tmp_path / "processor.log")
     try:

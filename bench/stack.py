@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.procs import free_port
 from core.console import Progress
+from core.ports import free_ports
 from core.settings import Settings, StackMode
 from history import History
 from local_stack import LocalStack
@@ -70,7 +70,8 @@ def bench_stack(
         finally:
             _remove(root, keep)
         return
-    ports = {"kafka_port": free_port(), "redis_port": free_port(), "postgres_port": free_port()}
+    kafka, redis, postgres = free_ports(3)
+    ports = {"kafka_port": kafka, "redis_port": redis, "postgres_port": postgres}
     settings = base.model_copy(update={**_scratch(root, StackMode.EMBEDDED), **ports})
     stack = LocalStack(settings)
     try:

@@ -18,15 +18,9 @@ from typing import Any
 
 import pytest
 
+from core.ports import free_ports
 from core.settings import REPO_ROOT, Settings, settings_env
 from core.supervisor import ChildFailedError, ChildProcess
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,11 +83,9 @@ def _local_stack(name: str) -> Iterator[Settings]:
 
     # Not under pytest's tmp root: as root, Postgres runs as another user who cannot enter it.
     base = scratch_state_dir(f"credit-test-{name}-")
+    kafka, redis, postgres = free_ports(3)
     settings = Settings(
-        state_dir=base / "state",
-        kafka_port=free_port(),
-        redis_port=free_port(),
-        postgres_port=free_port(),
+        state_dir=base / "state", kafka_port=kafka, redis_port=redis, postgres_port=postgres
     )
     stack = LocalStack(settings)
     stack.up()

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from core.errors import ConfigurationError
-from core.ports import free_port, port_holder, port_is_free, require_free_port
+from core.ports import free_port, free_ports, port_holder, port_is_free, require_free_port
 
 
 def test_the_holder_of_a_port_is_named(listening_port: int) -> None:
@@ -24,6 +24,15 @@ def test_a_free_port_passes() -> None:
     assert port_is_free("127.0.0.1", port)
     require_free_port("127.0.0.1", port, "CREDIT_API_PORT")  # no error
     require_free_port("127.0.0.1", 0, "CREDIT_API_PORT")  # 0: nothing to bind
+
+
+def test_ports_picked_together_are_distinct_and_free() -> None:
+    # A stack's services get their ports in one call: picked one at a time, the system may
+    # hand the same released port out twice (a CI run saw kafka and postgres on one port).
+    for _ in range(20):
+        ports = free_ports(40)
+        assert len(set(ports)) == 40
+        assert all(port_is_free("127.0.0.1", port) for port in ports)
 
 
 def _our_name() -> str:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.ports import free_ports
 from core.settings import Settings
-from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -19,13 +19,14 @@ def demo_settings() -> Iterator[Settings]:
     from local_stack.sysuser import scratch_state_dir
 
     base = scratch_state_dir("credit-test-demo-")
+    kafka, redis, postgres, api, metrics = free_ports(5)
     settings = Settings(
         state_dir=base / "state",
-        kafka_port=free_port(),
-        redis_port=free_port(),
-        postgres_port=free_port(),
-        api_port=free_port(),
-        metrics_port=free_port(),
+        kafka_port=kafka,
+        redis_port=redis,
+        postgres_port=postgres,
+        api_port=api,
+        metrics_port=metrics,
     )
     try:
         yield settings

@@ -25,6 +25,7 @@ import psutil
 import pytest
 from pydantic import SecretStr
 
+from core.ports import free_ports
 from core.settings import Settings, StackMode
 from local_stack import (
     BinaryNotFoundError,
@@ -51,20 +52,8 @@ SERVICES = ["kafka", "redis", "postgres"]
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def free_ports(count: int = 3) -> list[int]:
-    """Distinct loopback ports nobody listens on (all held open at once, so no duplicates)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def make_settings(state_dir: Path, stack: StackMode = StackMode.EMBEDDED, **ports: int) -> Settings:
-    kafka, redis, postgres = free_ports()
+    kafka, redis, postgres = free_ports(3)
     return Settings(
         stack=stack,
         state_dir=state_dir,
@@ -534,7 +523,7 @@ def test_stack_runs_as_a_normal_user(state_dir: Path) -> None:
     python, pythonpath = _python_for(user)
     state_dir.mkdir()
     os.chown(state_dir, user.uid, user.gid)
-    kafka, redis_port, postgres = free_ports()
+    kafka, redis_port, postgres = free_ports(3)
     script = (
         "import json, os, sys\n"
         "from pathlib import Path\n"

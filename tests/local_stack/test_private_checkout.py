@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.ports import free_port
+from core.ports import free_ports
 from core.settings import REPO_ROOT
 from local_stack import sysuser
 from local_stack.service import package_dir
@@ -63,13 +63,14 @@ def test_a_clone_in_a_0700_directory_runs_the_stack(private_dir: Path) -> None:
     system_dir.chmod(0o755)
     state = checkout / ".credit-pipeline"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
+    kafka, redis, postgres = free_ports(3)
     env.update(
         PYTHONPATH=os.pathsep.join([str(site), str(checkout)]),
         CREDIT_STATE_DIR=str(state),
         CREDIT_PG_SYSTEM_DIR=str(system_dir),
-        CREDIT_KAFKA_PORT=str(free_port("127.0.0.1")),
-        CREDIT_REDIS_PORT=str(free_port("127.0.0.1")),
-        CREDIT_POSTGRES_PORT=str(free_port("127.0.0.1")),
+        CREDIT_KAFKA_PORT=str(kafka),
+        CREDIT_REDIS_PORT=str(redis),
+        CREDIT_POSTGRES_PORT=str(postgres),
     )
     try:
         up = _cli(checkout, env, "stack", "up")

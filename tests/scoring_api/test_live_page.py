@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 import urllib.request
 import uuid
@@ -26,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from core.api_keys import SCOPES, KeyStore
 from core.contract import CREDIT_HISTORY, ENTITY_KEYS, MASK, VIEWS
 from core.events import new_event, topic_name
+from core.ports import free_port
 from core.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.integration
@@ -48,12 +48,6 @@ ARTIFACTS = REPO_ROOT / "artifacts"
 NEW_DUE = 987_654  # a credit_card_due no synthetic history holds
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live_settings(trained_stack: Any) -> Settings:
     """Own topics, group, channel and API port; the model trained for the API tests."""
@@ -63,7 +57,7 @@ def live_settings(trained_stack: Any) -> Settings:
             "topic_prefix": f"page{tag}-",
             "consumer_group": f"page{tag}",
             "metrics_port": 0,
-            "api_port": _free_port(),
+            "api_port": free_port(),
             "model_dir": trained_stack.model_dir,
         }
     )

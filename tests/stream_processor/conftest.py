@@ -22,6 +22,7 @@ from prometheus_client import values
 
 from core.contract import CREDIT_HISTORY, VIEWS, ZIPCODE_FEATURES, ViewContract
 from core.events import UpdateEvent, new_event, topic_name
+from core.ports import free_port
 from core.settings import Settings
 
 
@@ -34,14 +35,6 @@ def _in_memory_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     (stream_processor/__init__.py), a test session cannot promise that order.
     """
     monkeypatch.setattr(values, "ValueClass", values.MutexValue)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:

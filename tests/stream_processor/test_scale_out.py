@@ -4,7 +4,6 @@ mid-stream; every event still lands once offline and the newest value of each en
 from __future__ import annotations
 
 import signal
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from core.contract import CREDIT_HISTORY
+from core.ports import free_port
 from core.topics import consumed_topics
 
 pytestmark = pytest.mark.integration
@@ -21,19 +21,13 @@ WORKERS = 3
 PARTITIONS = 6
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
     harness_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     h = harness_factory(tmp_path, topic_partitions=PARTITIONS, batch_max_size=100)
     try:
         workers = [
-            h.start(settings=h.settings.model_copy(update={"metrics_port": _free_port()}))
+            h.start(settings=h.settings.model_copy(update={"metrics_port": free_port()}))
             for _ in range(WORKERS)
         ]
         topics = len(consumed_topics(h.settings))

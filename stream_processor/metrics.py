@@ -160,6 +160,7 @@ class ProcessorMetrics:
             registry=r,
         )
         self._window = _Window(started=clock())
+        self._trackers_down: dict[str, set[object]] = {}
 
     def serve(self, host: str, port: int) -> None:
         """Expose the registry as Prometheus text on `host:port` (port 0: do nothing)."""
@@ -169,10 +170,21 @@ class ProcessorMetrics:
             log.info("metrics on http://%s:%d/metrics", shown, port)
 
     def store_state(self, store: str) -> Callable[[bool], None]:
-        """A callback setting the store's up/down gauge (for OutageTracker)."""
+        """A callback for one OutageTracker of `store`. Two agents may write to one store
+        (both send dead letters): its gauge is 0 while any of its trackers sees an outage."""
         gauge = self.store_up.labels(store=store)
-        gauge.set(1)
-        return lambda up: gauge.set(1 if up else 0)
+        down = self._trackers_down.setdefault(store, set())
+        tracker = object()
+
+        def changed(up: bool) -> None:
+            if up:
+                down.discard(tracker)
+            else:
+                down.add(tracker)
+            gauge.set(0 if down else 1)
+
+        changed(True)
+        return changed
 
     # -- observations ----------------------------------------------------------------------
 

@@ -38,3 +38,19 @@ def test_counters_are_exposed_per_view_and_store() -> None:
     assert value("credit_stream_events_processed_total", {"view": "zipcode_features"}) == 3
     assert value("credit_stream_write_seconds_count", {"store": "online"}) == 1
     assert value("credit_stream_store_up", {"store": "online"}) == 0
+
+
+def test_a_store_is_down_while_any_of_its_trackers_is() -> None:
+    metrics = ProcessorMetrics()
+    events, decisions = metrics.store_state("dead_letter"), metrics.store_state("dead_letter")
+
+    def up() -> float | None:
+        return metrics.registry.get_sample_value("credit_stream_store_up", {"store": "dead_letter"})
+
+    assert up() == 1
+    events(False)
+    decisions(False)
+    events(True)  # the other agent still cannot reach the topic
+    assert up() == 0
+    decisions(True)
+    assert up() == 1

@@ -3,7 +3,9 @@
 Keys and sessions live in Postgres (`core.api_keys`). Checking a key costs an argon2 hash, so a
 process remembers each answer and re-reads the key's row (revocation, scopes) at most every
 RECHECK_S. While Postgres is unreachable, answers already known are kept (revocation then waits
-for Postgres); a credential never seen before gets 503 `auth_unavailable`.
+for Postgres); a credential never seen before gets 503 `auth_unavailable`. During an outage one
+request per PROBE_S asks Postgres again, the others answer at once rather than each waiting out
+the connect timeout; the outage's start and end are logged once each.
 Failed attempts are logged with the client's address and a reason, never the key.
 """
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "credit_session"
 RECHECK_S = 10.0  # how stale a remembered answer may get (revocation takes effect within it)
+PROBE_S = 1.0  # during a key-store outage, how often a request asks Postgres again
 
 
 class Unauthenticated(ApiError):
@@ -68,12 +71,57 @@ class _Known:
     checked: float
 
 
+class KeyStoreHealth:
+    """Whether the key store answered last time: paces the asking during an outage and logs
+    its start and end once each."""
+
+    def __init__(self, address: str, probe_s: float = PROBE_S) -> None:
+        self.address = address
+        self.probe_s = probe_s
+        self.down_since: float | None = None
+        self._last_probe = 0.0
+        self._failures = 0
+
+    def may_ask(self) -> bool:
+        """Up, or down with no probe in the last `probe_s` (this caller becomes the probe)."""
+        if self.down_since is None:
+            return True
+        now = time.monotonic()
+        if now - self._last_probe < self.probe_s:
+            return False
+        self._last_probe = now
+        return True
+
+    def failed(self, error: KeyStoreError) -> None:
+        self._failures += 1
+        if self.down_since is None:
+            self.down_since = self._last_probe = time.monotonic()
+            log.warning(
+                "key store unreachable: %s; keys checked before keep working, new ones get 503 "
+                "auth_unavailable",
+                error,
+            )
+
+    def succeeded(self) -> None:
+        if self.down_since is not None:
+            log.warning(
+                "key store reachable again at %s after %.1f s (checks failed: %d)",
+                self.address,
+                time.monotonic() - self.down_since,
+                self._failures,
+            )
+            self.down_since, self._failures = None, 0
+
+
 class Authenticator:
     """Remembers what the key store said about each credential for up to RECHECK_S."""
 
-    def __init__(self, store: KeyStore, recheck_s: float = RECHECK_S) -> None:
+    def __init__(
+        self, store: KeyStore, recheck_s: float = RECHECK_S, probe_s: float = PROBE_S
+    ) -> None:
         self.store = store
         self.recheck_s = recheck_s
+        self.health = KeyStoreHealth(store.settings.postgres_url_masked, probe_s)
         self._known: dict[str, _Known] = {}
         self._argon = asyncio.Semaphore(1)  # one slow hash at a time per process
 
@@ -87,6 +135,8 @@ class Authenticator:
         known, recent = self._recent(digest)
         if known is not None and recent:
             return known.key, known.reason
+        if not self.health.may_ask():
+            return self._stale(known)
         try:
             if known is not None and known.key is not None:  # verified before: re-read the row
                 current = await asyncio.to_thread(self.store.current, known.key.key_id)
@@ -94,8 +144,10 @@ class Authenticator:
             else:
                 async with self._argon:
                     key, reason = await asyncio.to_thread(self.store.verify, presented)
-        except KeyStoreError:
+        except KeyStoreError as error:
+            self.health.failed(error)
             return self._stale(known)
+        self.health.succeeded()
         self._remember(digest, key, reason)
         return key, reason
 
@@ -104,10 +156,14 @@ class Authenticator:
         known, recent = self._recent(digest)
         if known is not None and recent:
             return known.key, known.reason
+        if not self.health.may_ask():
+            return self._stale(known)
         try:
             key = await asyncio.to_thread(self.store.session_key, token)
-        except KeyStoreError:
+        except KeyStoreError as error:
+            self.health.failed(error)
             return self._stale(known)
+        self.health.succeeded()
         reason = "" if key is not None else "unknown or expired session"
         self._remember(digest, key, reason)
         return key, reason

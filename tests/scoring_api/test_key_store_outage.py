@@ -5,14 +5,17 @@ the new key works; no restart. SIGSTOP on the session stack's Postgres, resumed 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import psutil
 import pytest
 
+from scoring_api.core.auth import PROBE_S
 from tests.scoring_api.conftest import bearer, make_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.local_stack_only]
@@ -38,19 +41,33 @@ def _postgres_hung(settings: Any) -> Iterator[None]:
 
 
 async def test_a_hung_key_store_keeps_known_keys_and_refuses_unseen_ones(
-    trained_stack: Any, api_client: Any
+    trained_stack: Any, api_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = trained_stack.settings
     fresh = bearer(make_key(settings, ("live",)))  # created before the hang, not yet seen
+    other = bearer(make_key(settings, ("live",)))
     async with api_client(settings, trained_stack.model_dir, ("live",)) as client:
         assert (await client.get("/live/contract")).status_code == 200  # verified, remembered
-        with _postgres_hung(settings):
-            assert (await client.get("/live/contract")).status_code == 200
-            started = time.monotonic()
-            refused = await client.get("/live/contract", headers=fresh)
-            waited = time.monotonic() - started
-            assert refused.status_code == 503, refused.text
-            assert refused.json()["error"]["code"] == "auth_unavailable"
-            assert refused.headers["retry-after"] == "1"
-            assert waited < 15  # libpq's connect timeout (5 s), not forever
-        assert (await client.get("/live/contract", headers=fresh)).status_code == 200
+        with caplog.at_level(logging.WARNING, logger="scoring_api.core.auth"):
+            with _postgres_hung(settings):
+                assert (await client.get("/live/contract")).status_code == 200
+                started = time.monotonic()
+                refused = await client.get("/live/contract", headers=fresh)
+                waited = time.monotonic() - started
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["error"]["code"] == "auth_unavailable"
+                assert refused.headers["retry-after"] == "1"
+                assert waited < 15  # libpq's connect timeout (5 s), not forever
+                # The outage is known now: the next unseen key is refused without waiting.
+                started = time.monotonic()
+                assert (await client.get("/live/contract", headers=other)).status_code == 503
+                assert time.monotonic() - started < waited / 2
+                assert (await client.get("/live/contract")).status_code == 200
+            await anyio.sleep(PROBE_S)  # the next request is a probe again
+            assert (await client.get("/live/contract", headers=fresh)).status_code == 200
+            assert (await client.get("/live/contract", headers=other)).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if "key store" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("key store unreachable: cannot reach Postgres at ")
+    assert lines[1].startswith("key store reachable again at ")
+    assert lines[1].endswith("(checks failed: 1)")  # the second unseen key did not ask

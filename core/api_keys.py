@@ -31,6 +31,7 @@ SCOPES: dict[str, str] = {
     "features:read": "read a person's feature values: /live/entities, watched entities on "
     "/live/ws, the values inside a decision",
     "live": "open the live feed (/live/ws): rates, freshness, masked recent updates",
+    "metrics": "read the API's Prometheus metrics (GET /metrics)",
 }
 KEY_PREFIX = "cpk"
 _KEY = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")

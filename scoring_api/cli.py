@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,8 @@ from scoring_api.keys_cli import add_keys_commands
 from scoring_api.score_cli import add_score_command
 
 WORKER_START_SECONDS = 60
+# prometheus_client's multi-process mode (not a CREDIT_* setting: the library reads it).
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def add_serve_commands(subcommands: Subcommands) -> None:
@@ -74,16 +80,35 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         # string): hand them the resolved version and directory that way.
         os.environ["CREDIT_MODEL_DIR"] = str(model_dir)
         os.environ["CREDIT_MODEL_VERSION"] = version
-        # A worker answers uvicorn's health pings only after `import feast` (~5 s, longer on
-        # a busy machine); the default 5 s limit would restart it in a loop.
-        uvicorn.run(
-            "scoring_api.main:create_app",
-            factory=True,
-            workers=workers,
-            timeout_worker_healthcheck=WORKER_START_SECONDS,
-            **options,
-        )
+        with _shared_metrics_dir(workers):
+            # A worker answers uvicorn's health pings only after `import feast` (~5 s, longer
+            # on a busy machine); the default 5 s limit would restart it in a loop.
+            uvicorn.run(
+                "scoring_api.main:create_app",
+                factory=True,
+                workers=workers,
+                timeout_worker_healthcheck=WORKER_START_SECONDS,
+                **options,
+            )
     return 0
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir(workers: int) -> Iterator[Path]:
+    """PROMETHEUS_MULTIPROC_DIR for the workers: a new private (0700) directory, removed at
+    exit. prometheus_client reads the variable when a process first imports it; uvicorn starts
+    its workers with `spawn` (fresh interpreters that inherit os.environ), so setting it here,
+    before uvicorn.run, reaches every worker whatever this process has imported. Each worker
+    keeps its values in files there and GET /metrics merges them
+    (scoring_api/service/metrics.py), so a scrape answers for all workers whichever it hits."""
+    path = Path(tempfile.mkdtemp(prefix="credit-api-metrics-"))
+    os.environ[_MULTIPROC_ENV] = str(path)
+    logging.getLogger(__name__).info("metrics of %d workers shared through %s", workers, path)
+    try:
+        yield path
+    finally:
+        os.environ.pop(_MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _log_config() -> dict[str, Any]:

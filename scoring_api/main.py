@@ -1,5 +1,5 @@
-"""The FastAPI app: `create_app()` wires routes, errors and the lifespan that builds the
-model, the Feast store and the Redis client once per process."""
+"""The FastAPI app: `create_app()` wires routes, errors, the app's metrics and the lifespan
+that builds the model, the Feast store and the Redis client once per process."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from fastapi import FastAPI, Request, Security
 
 from core.api_keys import KeyStore
 from core.settings import Settings
-from scoring_api.api.routes import decisions, docs, health, live, loans, session
+from scoring_api.api.routes import decisions, docs, health, live, loans, metrics, session
 from scoring_api.core.auth import Authenticator, current_caller
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import install_error_handlers
 from scoring_api.core.guard import GuardMiddleware
 from scoring_api.core.request_id import RequestIdMiddleware
 from scoring_api.schemas import ErrorResponse
+from scoring_api.service.metrics import ApiMetrics
 from scoring_api.service.runtime import ApiRuntime
 
 TITLE = "Credit scoring API"
@@ -27,12 +28,15 @@ SUMMARY = "Loan decisions from online features (Feast, Redis) and a versioned mo
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    runtime = await ApiRuntime.start(app.state.config)
-    app.state.runtime = runtime
     try:
-        yield
+        runtime = await ApiRuntime.start(app.state.config, app.state.metrics)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.close()
     finally:
-        await runtime.close()
+        app.state.metrics.close()
 
 
 def create_app(
@@ -62,7 +66,11 @@ def create_app(
         },
     )
     app.state.config = config
-    app.state.authenticator = Authenticator(KeyStore(config.settings))
+    # The app's own registry (or, under `serve --workers N`, every worker's files).
+    app.state.metrics = api_metrics = ApiMetrics()
+    app.state.authenticator = Authenticator(
+        KeyStore(config.settings), on_health_change=api_metrics.store_state("key_store")
+    )
     install_error_handlers(app)
     app.add_middleware(
         GuardMiddleware,
@@ -74,6 +82,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(live.router)
     app.include_router(decisions.router)
+    app.include_router(metrics.router)
     # /docs, /redoc: no CDN; for a key or a session like everything else but health
     app.include_router(docs.router, dependencies=[Security(current_caller)])
     app.include_router(session.router)

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -72,12 +73,18 @@ class _Known:
 
 
 class KeyStoreHealth:
-    """Whether the key store answered last time: paces the asking during an outage and logs
-    its start and end once each."""
+    """Whether the key store answered last time: paces the asking during an outage, logs its
+    start and end once each and tells `on_change` (the store_up gauge)."""
 
-    def __init__(self, address: str, probe_s: float = PROBE_S) -> None:
+    def __init__(
+        self,
+        address: str,
+        probe_s: float = PROBE_S,
+        on_change: Callable[[bool], None] = lambda up: None,
+    ) -> None:
         self.address = address
         self.probe_s = probe_s
+        self._on_change = on_change
         self.down_since: float | None = None
         self._last_probe = 0.0
         self._failures = 0
@@ -96,6 +103,7 @@ class KeyStoreHealth:
         self._failures += 1
         if self.down_since is None:
             self.down_since = self._last_probe = time.monotonic()
+            self._on_change(False)
             log.warning(
                 "key store unreachable: %s; keys checked before keep working, new ones get 503 "
                 "auth_unavailable",
@@ -111,17 +119,22 @@ class KeyStoreHealth:
                 self._failures,
             )
             self.down_since, self._failures = None, 0
+            self._on_change(True)
 
 
 class Authenticator:
     """Remembers what the key store said about each credential for up to RECHECK_S."""
 
     def __init__(
-        self, store: KeyStore, recheck_s: float = RECHECK_S, probe_s: float = PROBE_S
+        self,
+        store: KeyStore,
+        recheck_s: float = RECHECK_S,
+        probe_s: float = PROBE_S,
+        on_health_change: Callable[[bool], None] = lambda up: None,
     ) -> None:
         self.store = store
         self.recheck_s = recheck_s
-        self.health = KeyStoreHealth(store.settings.postgres_url_masked, probe_s)
+        self.health = KeyStoreHealth(store.settings.postgres_url_masked, probe_s, on_health_change)
         self._known: dict[str, _Known] = {}
         self._argon = asyncio.Semaphore(1)  # one slow hash at a time per process
 

@@ -23,6 +23,7 @@ from core import decision_log
 from core.kafka_clients import client_config
 from core.settings import Settings
 from scoring_api.core.errors import ApiError
+from scoring_api.service.metrics import ApiMetrics
 from scoring_api.service.scoring import Decision
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,25 @@ def decision_record(
     }
 
 
-class DecisionPublisher:
-    """A librdkafka producer whose local queue is the bounded buffer of the policy above."""
+class UnloggedDecisions:
+    """CREDIT_DECISION_LOG=false: decisions are counted, and recorded nowhere."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, metrics: ApiMetrics) -> None:
+        self._metrics = metrics
+
+    def publish(self, decision: Decision, application: dict[str, Any], request_id: str) -> None:
+        self._metrics.decided(decision.approved)
+
+    async def close(self) -> None:
+        return None
+
+
+class DecisionPublisher:
+    """A librdkafka producer whose local queue is the bounded buffer of the policy above.
+    Metrics: decisions answered, records delivered/refused/failed, records waiting, and
+    `credit_api_store_up{store="decision_log"}` (0 from the outage's start line to its end)."""
+
+    def __init__(self, settings: Settings, metrics: ApiMetrics | None = None) -> None:
         self.topic = settings.decision_topic
         self.address = settings.kafka_bootstrap_servers
         self.capacity = settings.decision_log_buffer
@@ -106,6 +122,9 @@ class DecisionPublisher:
         self.delivered = 0
         self.failed = 0
         self.refused = 0
+        self._metrics = metrics or ApiMetrics()
+        self._broker_up = self._metrics.store_state("decision_log")
+        self._waiting_shown = 0
         self._down_since: float | None = None
         # Last delivery, or when records started waiting after none were.
         self._progress_at = time.monotonic()
@@ -127,6 +146,7 @@ class DecisionPublisher:
             )
         except BufferError:
             self.refused += 1
+            self._metrics.records["refused"].inc()
             if not self._refusing:
                 self._refusing = True
                 log.error(
@@ -140,6 +160,7 @@ class DecisionPublisher:
                 "unreachable and this worker's buffer is full); no decision was made. Retry "
                 "later."
             ) from None
+        self._metrics.decided(decision.approved)
         if self._refusing:
             self._refusing = False
             log.warning("decision log buffer has room again: decisions resumed")
@@ -167,11 +188,13 @@ class DecisionPublisher:
     def watch(self, now: float) -> None:
         """Start an outage when records have waited OUTAGE_AFTER_S with nothing delivered."""
         waiting = len(self._producer)
+        self._show_waiting(waiting)
         if waiting and self._was_empty:
             self._progress_at = now
         self._was_empty = waiting == 0
         if waiting and self._down_since is None and now - self._progress_at >= OUTAGE_AFTER_S:
             self._down_since = now
+            self._broker_up(False)
             log.warning(
                 "decision log: nothing delivered to the broker at %s for %.0f s; buffering "
                 "decisions (%d waiting, room for %d)",
@@ -181,9 +204,15 @@ class DecisionPublisher:
                 self.capacity,
             )
 
+    def _show_waiting(self, waiting: int) -> None:
+        if waiting != self._waiting_shown:  # a gauge write only when the backlog changed
+            self._waiting_shown = waiting
+            self._metrics.decision_log_waiting.set(waiting)
+
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.delivered += 1
+            self._metrics.records["delivered"].inc()
             self._progress_at = time.monotonic()
             if self._down_since is not None:
                 log.warning(
@@ -194,10 +223,12 @@ class DecisionPublisher:
                     len(self._producer),
                 )
                 self._down_since = None
+                self._broker_up(True)
             return
         # No delivery timeout: only a permanent error (e.g. a record over the broker's limit,
         # the topic deleted) ends here. The request id is not sensitive; the record is.
         self.failed += 1
+        self._metrics.records["failed"].inc()
         key = message.key()
         log.error(
             "decision log: record of request %s not delivered: %s",
@@ -212,6 +243,7 @@ class DecisionPublisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         left = await asyncio.to_thread(self._producer.flush, self._grace_s)
+        self._show_waiting(left)
         if left:
             log.error(
                 "decision log: %d decisions answered but not delivered to %s within %.0f s; "

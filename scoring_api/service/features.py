@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,54 @@ log = logging.getLogger(__name__)
 _PRESENT = 1  # feast.serving.ServingService FieldStatus.PRESENT
 
 
+class OnlineStoreHealth:
+    """Whether the online store answers: one log line when calls start failing, one when one
+    succeeds again (with how long and how many failed), and `on_change` (the store_up gauge).
+
+    Reads and readiness pings report here. A call that fails after another one, started
+    later, has succeeded belongs to the outage that just ended (it waited out its timeout
+    while the store came back): it neither counts nor starts a new outage.
+    """
+
+    def __init__(self, address: str, on_change: Callable[[bool], None] = lambda up: None) -> None:
+        self.address = address
+        self.down_since: float | None = None
+        self._on_change = on_change
+        self._failures = 0
+        self._successes = 0
+
+    def begin(self) -> int:
+        """A token for a call about to start (pass it to `failed`)."""
+        return self._successes
+
+    def succeeded(self) -> None:
+        self._successes += 1
+        if self.down_since is not None:
+            log.warning(
+                "online store reachable again at %s after %.1f s (%d failed calls)",
+                self.address,
+                time.monotonic() - self.down_since,
+                self._failures,
+            )
+            self.down_since, self._failures = None, 0
+            self._on_change(True)
+
+    def failed(self, reason: str, begun: int) -> None:
+        """A call begun at token `begun` failed; `reason` never holds request data."""
+        if begun != self._successes:
+            return  # another call has succeeded since this one started
+        self._failures += 1
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self._on_change(False)
+            log.warning(
+                "online store unreachable at %s: %s; decisions get 503 "
+                "online_store_unavailable until it answers",
+                self.address,
+                reason,
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class ViewReading:
     """One view's values for one entity; values are None unless status is PRESENT."""
@@ -38,8 +88,15 @@ class ViewReading:
 class OnlineFeatureReader:
     """Reads the model's feature references for one applicant in one Feast call."""
 
-    def __init__(self, store: FeatureStore, feature_refs: list[str], timeout_s: float) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        feature_refs: list[str],
+        timeout_s: float,
+        health: OnlineStoreHealth | None = None,
+    ) -> None:
         self._store = store
+        self.health = health or OnlineStoreHealth("the online store")
         self._refs = list(feature_refs)
         self._timeout_s = timeout_s
         # Feast answers "view__feature" with full_feature_names=True (bare names could clash).
@@ -63,22 +120,27 @@ class OnlineFeatureReader:
     async def read(self, entity_row: dict[str, Any], now: datetime) -> dict[str, ViewReading]:
         """Per view: values, event time and status (a row older than the view's serving max age
         is STALE; one older than its TTL but allowed is PRESENT and flagged)."""
+        health = self.health
+        begun = health.begin()
         try:
             async with asyncio.timeout(self._timeout_s):
                 response = await self._store.get_online_features_async(
                     features=self._refs, entity_rows=[entity_row], full_feature_names=True
                 )
         except TimeoutError:
+            waited = f"no answer within {self._timeout_s * 1000:.0f} ms"
+            health.failed(waited, begun)
             raise OnlineStoreUnavailable(
                 f"the online store did not answer within {self._timeout_s * 1000:.0f} ms"
             ) from None
         except (RedisError, OSError) as exc:
             # The class only: redis error texts carry addresses, not request data, but a
-            # client needs neither.
-            log.warning("online store read failed: %s", type(exc).__name__)
+            # client needs neither. Logged once per outage (OnlineStoreHealth).
+            health.failed(type(exc).__name__, begun)
             raise OnlineStoreUnavailable(
                 f"the online store is unreachable ({type(exc).__name__})"
             ) from exc
+        health.succeeded()
         return self._parse(response.proto, now)
 
     def _parse(self, proto: Any, now: datetime) -> dict[str, ViewReading]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -21,8 +22,9 @@ from core.errors import CreditPipelineError
 from core.settings import Settings
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import OnlineStoreUnavailable
-from scoring_api.service.decision_log import DecisionPublisher
-from scoring_api.service.features import OnlineFeatureReader
+from scoring_api.service.decision_log import DecisionPublisher, UnloggedDecisions
+from scoring_api.service.features import OnlineFeatureReader, OnlineStoreHealth
+from scoring_api.service.metrics import ApiMetrics
 from scoring_api.service.model import ServedModel
 from scoring_api.service.scoring import LoanScorer
 from scoring_api.service.store import open_serving_store
@@ -58,19 +60,22 @@ class StartupError(CreditPipelineError):
 
 @dataclass
 class ApiRuntime:
-    """The model, the Feast store, the scorer and a Redis client for readiness checks."""
+    """The model, the Feast store, the scorer, a Redis client for readiness checks and where
+    decisions go (the decision log; with CREDIT_DECISION_LOG off, only the metrics)."""
 
     config: ApiConfig
     model: ServedModel
     store: FeatureStore
     scorer: LoanScorer
     redis: Redis
-    # None when CREDIT_DECISION_LOG is off.
-    decisions: DecisionPublisher | None = None
+    decisions: DecisionPublisher | UnloggedDecisions
+    metrics: ApiMetrics
 
     @classmethod
-    async def start(cls, config: ApiConfig) -> ApiRuntime:
-        """Load the model and open the store; fail fast if either is unusable."""
+    async def start(cls, config: ApiConfig, metrics: ApiMetrics | None = None) -> ApiRuntime:
+        """Load the model and open the store; fail fast if either is unusable. `metrics`: the
+        app's (a registry of its own by default)."""
+        metrics = metrics or ApiMetrics()
         started = time.perf_counter()
         # Both block for a while (unpickling; `import feast` ~5 s, a registry read): in a
         # thread, so a server's other start-up work is not held up.
@@ -84,7 +89,10 @@ class ApiRuntime:
                 "(`credit-pipeline init`)?"
             ) from exc
         await store.initialize()  # Feast's hook for long-lived online-store clients
-        reader = OnlineFeatureReader(store, model.feature_refs, config.online_timeout_s)
+        health = OnlineStoreHealth(
+            config.settings.redis_address, metrics.store_state("online_store")
+        )
+        reader = OnlineFeatureReader(store, model.feature_refs, config.online_timeout_s, health)
         timeout = config.online_timeout_s
         redis = Redis.from_url(
             config.settings.redis_url,
@@ -92,12 +100,13 @@ class ApiRuntime:
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # readiness reports the state now, without retrying
         )
-        decisions = None
+        decisions: DecisionPublisher | UnloggedDecisions = UnloggedDecisions(metrics)
         if config.settings.decision_log:
             await asyncio.to_thread(_ensure_decision_topic, config.settings)
-            decisions = DecisionPublisher(config.settings)
-        runtime = cls(config, model, store, LoanScorer(model, reader), redis, decisions)
-        if decisions is not None:
+            decisions = DecisionPublisher(config.settings, metrics)
+        scorer = LoanScorer(model, reader)
+        runtime = cls(config, model, store, scorer, redis, decisions, metrics)
+        if isinstance(decisions, DecisionPublisher):
             decisions.start()
         await runtime.warm_up()
         # Feast, pandas and scikit-learn leave ~250k long-lived objects that every full
@@ -112,27 +121,30 @@ class ApiRuntime:
 
     async def warm_up(self) -> None:
         """One read first: Feast's first online read builds clients and caches (~200 ms)."""
-        try:
+        # Unreachable: the reader's health logs the outage's start (and later its end).
+        with contextlib.suppress(OnlineStoreUnavailable):
             await self.scorer.reader.read(_WARM_UP_ROW, datetime.now(UTC))
-        except OnlineStoreUnavailable as exc:
-            log.warning(
-                "online store not reachable at start-up (%s); serving 503 until it is", exc.message
-            )
 
     async def online_store_check(self) -> tuple[bool, str]:
-        """Whether Redis answers a PING now."""
+        """Whether Redis answers a PING now. The answer feeds the online store's outage
+        state too: behind a load balancer that stops sending requests to an unready API,
+        readiness probes are what see the store come back."""
+        health = self.scorer.reader.health
+        begun = health.begin()
         try:
             async with asyncio.timeout(self.config.online_timeout_s):
                 # redis-py types ping() for its sync and async clients at once
                 await cast("Awaitable[bool]", self.redis.ping())
         except (RedisError, OSError, TimeoutError) as exc:
+            health.failed(f"PING: {type(exc).__name__}", begun)
             return False, f"unreachable ({type(exc).__name__})"
+        health.succeeded()
         return True, "reachable"
 
     def decision_log_check(self) -> tuple[bool, str]:
         """Whether a decision can be recorded now (room in the publish buffer)."""
         log = self.decisions
-        if log is None:
+        if not isinstance(log, DecisionPublisher):
             return True, "off (CREDIT_DECISION_LOG=false): decisions are not recorded"
         waiting = log.buffered
         if waiting >= log.capacity:
@@ -147,7 +159,6 @@ class ApiRuntime:
         )
 
     async def close(self) -> None:
-        if self.decisions is not None:
-            await self.decisions.close()
+        await self.decisions.close()
         await self.redis.aclose()
         await self.store.close()

@@ -1,6 +1,8 @@
 """The key store (Postgres) hangs: keys this API process has verified keep working, a key it
 has never seen gets 503 `auth_unavailable` in bounded time, and once Postgres answers again
-the new key works; no restart. SIGSTOP on the session stack's Postgres, resumed in `finally`."""
+the new key works; no restart. The outage is logged once at each end and shows as
+`credit_api_store_up{store="key_store"}` 0, then 1. SIGSTOP on the session stack's Postgres,
+resumed in `finally`."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 
 from scoring_api.core.auth import PROBE_S
 from tests.scoring_api.conftest import bearer, make_key
+from tests.scoring_api.test_api_metrics import store_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.local_stack_only]
 
@@ -46,8 +49,9 @@ async def test_a_hung_key_store_keeps_known_keys_and_refuses_unseen_ones(
     settings = trained_stack.settings
     fresh = bearer(make_key(settings, ("live",)))  # created before the hang, not yet seen
     other = bearer(make_key(settings, ("live",)))
-    async with api_client(settings, trained_stack.model_dir, ("live",)) as client:
+    async with api_client(settings, trained_stack.model_dir, ("live", "metrics")) as client:
         assert (await client.get("/live/contract")).status_code == 200  # verified, remembered
+        assert store_up((await client.get("/metrics")).text, "key_store") == 1.0
         with caplog.at_level(logging.WARNING, logger="scoring_api.core.auth"):
             with _postgres_hung(settings):
                 assert (await client.get("/live/contract")).status_code == 200
@@ -63,9 +67,11 @@ async def test_a_hung_key_store_keeps_known_keys_and_refuses_unseen_ones(
                 assert (await client.get("/live/contract", headers=other)).status_code == 503
                 assert time.monotonic() - started < waited / 2
                 assert (await client.get("/live/contract")).status_code == 200
+                assert store_up((await client.get("/metrics")).text, "key_store") == 0.0
             await anyio.sleep(PROBE_S)  # the next request is a probe again
             assert (await client.get("/live/contract", headers=fresh)).status_code == 200
             assert (await client.get("/live/contract", headers=other)).status_code == 200
+            assert store_up((await client.get("/metrics")).text, "key_store") == 1.0
     lines = [r.getMessage() for r in caplog.records if "key store" in r.getMessage()]
     assert len(lines) == 2, lines
     assert lines[0].startswith("key store unreachable: cannot reach Postgres at ")

@@ -1,7 +1,10 @@
-"""The online store goes away and comes back: 503 with a reason, then 200, no restart."""
+"""The online store goes away and comes back: 503 with a reason, then 200, no restart; one log
+line when it goes, one when it is back, and `credit_api_store_up{store="online_store"}` 0 then 1."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +19,7 @@ from core.contract import VIEWS
 from core.feast_store import open_store
 from core.ports import free_port
 from core.settings import Settings
+from tests.scoring_api.test_api_metrics import store_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -50,14 +54,19 @@ def _materialize(settings: Settings) -> None:
 
 
 async def test_redis_down_gives_503_and_recovery_needs_no_restart(
-    trained_stack: Any, private_redis: ValkeyServer, api_client: Any
+    trained_stack: Any,
+    private_redis: ValkeyServer,
+    api_client: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = private_redis.port
     settings = trained_stack.settings.model_copy(update={"redis_port": port})
     _materialize(settings)
     application = trained_stack.latest_loan_application()
-    async with api_client(settings, trained_stack.model_dir) as client:
+    caplog.set_level(logging.WARNING, logger="scoring_api.service.features")
+    async with api_client(settings, trained_stack.model_dir) as client:  # a key with every scope
         assert (await client.post(PATH, json=application)).status_code == 200
+        assert store_up((await client.get("/metrics")).text, "online_store") == 1.0
 
         private_redis.stop()
         started = time.monotonic()
@@ -71,6 +80,8 @@ async def test_redis_down_gives_503_and_recovery_needs_no_restart(
         assert "Traceback" not in down.text and application["dob_ssn"] not in down.text
         assert (await client.get("/readyz")).status_code == 503
         assert (await client.get("/healthz")).status_code == 200
+        assert (await client.post(PATH, json=application)).status_code == 503
+        assert store_up((await client.get("/metrics")).text, "online_store") == 0.0
 
         private_redis.start()
         assert private_redis.port == port
@@ -83,3 +94,18 @@ async def test_redis_down_gives_503_and_recovery_needs_no_restart(
             await anyio.sleep(0.1)
         assert statuses[-1] == 200, statuses
         assert (await client.get("/readyz")).status_code == 200
+        assert store_up((await client.get("/metrics")).text, "online_store") == 1.0
+    # One line at each end, not one per failed request; the readiness PING counts as a call.
+    lines = [r.getMessage() for r in caplog.records if "online store" in r.getMessage()]
+    assert len(lines) == 2, lines
+    address = re.escape(settings.redis_address)
+    assert re.fullmatch(
+        rf"online store unreachable at {address}: [^;]+; decisions get 503 "
+        "online_store_unavailable until it answers",
+        lines[0],
+    ), lines[0]
+    failed = 3 + len(statuses) - 1  # two decisions and a PING, then the retries
+    assert re.fullmatch(
+        rf"online store reachable again at {address} after [0-9.]+ s \({failed} failed calls\)",
+        lines[1],
+    ), lines[1]

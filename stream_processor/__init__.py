@@ -1,7 +1,7 @@
 """Stream processor: update topics -> validated micro-batches -> Feast online store + Postgres.
 
-Layout: `records` and `batching` (pure handlers), `redis_layout` and `redis_writer` (Feast's
-Redis layout, written directly), `online_rows` (Feast's protobuf rows, for the reference
+Layout: `records` and `batching` (pure handlers), `redis_writer` (Feast's Redis layout,
+written directly with core/redis_layout.py), `online_rows` (Feast's protobuf rows, for the reference
 writer), `writers`, `dead_letters` and `retry` (the stores, held batches, outages), `pipeline`
 (one batch end to end), `overlap` and `store_writers` (a worker's online and offline writers),
 `progress` (lag, stalls, the adaptive fetch wait), `faust_app`/`runtime` (the faust wiring),

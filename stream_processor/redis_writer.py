@@ -20,8 +20,8 @@ import redis.exceptions
 
 from core.contract import VIEWS, ViewContract
 from core.events import UpdateEvent
+from core.redis_layout import ViewLayout, timestamp_bytes
 from core.settings import Settings
-from stream_processor.redis_layout import ViewLayout, timestamp_bytes
 
 # Rows per script call: bounds how long one call holds the (single-threaded) Redis.
 ROWS_PER_CALL = 250

@@ -15,14 +15,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from core.contract import VIEWS, Kind, ViewContract
 from core.feast_store import PROJECT, repo_config_fields
-from stream_processor.online_rows import entity_key_proto
-from stream_processor.redis_layout import (
+from core.redis_layout import (
     ENTITY_KEY_SERIALIZATION_VERSION,
     VALUE_ENCODERS,
     ViewLayout,
+    decode_timestamp,
+    decode_value,
     timestamp_bytes,
     varint,
 )
+from stream_processor.online_rows import entity_key_proto
 from tests.stream_processor.conftest import EntityKeys
 
 FEAST_TYPE: dict[Kind, ValueType] = {
@@ -52,6 +54,40 @@ def test_value_bytes_equal_feasts_conversion_for_every_kind(kind: Kind) -> None:
         assert encode(value) == proto.SerializeToString(), value
 
 
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_values_decode_as_the_protobuf_parser_reads_them(kind: Kind) -> None:
+    for proto in python_values_to_proto_values(SAMPLES[kind], FEAST_TYPE[kind]):
+        expected = getattr(proto, str(proto.WhichOneof("val")))
+        decoded = decode_value(proto.SerializeToString())
+        assert type(decoded) is type(expected)
+        assert decoded == expected or (math.isnan(decoded) and math.isnan(expected))
+
+
+def test_other_encodings_fall_back_to_the_parser() -> None:
+    assert decode_value(None) is None
+    assert decode_value(b"") is None  # a field Feast never wrote: an empty Value
+    assert decode_value(ValueProto(null_val=0).SerializeToString()) is None
+    assert decode_value(ValueProto(bool_val=True).SerializeToString()) is True
+    assert decode_value(ValueProto(int32_val=-7).SerializeToString()) == -7
+    # Two occurrences of the field: the parser keeps the last, and so must we.
+    twice = (
+        ValueProto(int64_val=1).SerializeToString() + ValueProto(int64_val=2).SerializeToString()
+    )
+    assert decode_value(twice) == 2
+
+
+def test_timestamps_decode_as_the_parser_reads_them() -> None:
+    base = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert decode_timestamp(None) == (0, 0)
+    assert decode_timestamp(b"") == (0, 0)
+    for at in [datetime(1960, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC), base] + [
+        base + timedelta(microseconds=_rng.randint(-(10**15), 10**13)) for _ in range(200)
+    ]:
+        proto = Timestamp()
+        proto.FromDatetime(at)
+        assert decode_timestamp(proto.SerializeToString()) == (proto.seconds, proto.nanos)
+
+
 def test_every_kind_of_the_contract_has_an_encoder() -> None:
     kinds = {c.kind for view in VIEWS for c in (view.entity, *view.features)}
     assert kinds <= set(VALUE_ENCODERS)
@@ -78,8 +114,9 @@ def test_timestamps_serialize_like_from_datetime() -> None:
 
 
 @pytest.mark.parametrize("view", VIEWS, ids=lambda v: v.name)
-def test_keys_and_fields_equal_feasts(view: ViewContract, entity_keys: EntityKeys) -> None:
+def test_keys_and_fields_equal_feasts(view: ViewContract) -> None:
     layout = ViewLayout.of(view, PROJECT)
+    entity_keys = EntityKeys()
     values: list[object] = (
         [entity_keys.dob_ssn() for _ in range(50)]
         if view.entity.kind == "string"

@@ -1,12 +1,13 @@
-"""Feast's Redis online layout, encoded by hand from the contract (no protobuf objects, no Feast).
+"""Feast's Redis online layout, by hand from the contract (no protobuf objects, no Feast).
 
 One Redis hash per entity and project: its key is the serialized entity key (serialization
 version 3) followed by the project name; each feature is a field named by the murmur3 hash of
 `view:feature` holding a serialized `feast.types.Value`; the field `_ts:view` holds the row's
 event time as a serialized `google.protobuf.Timestamp`. The encoders below write the bytes the
-protobuf library writes for the three kinds the contract has; tests/stream_processor/
-test_redis_layout.py checks them against Feast's own encoders for every contract type, and the
-direct writer's test against Feast's writer and reader on a real Redis.
+protobuf library writes for the three kinds the contract has, and the decoders read them back
+(anything else falls back to the protobuf parser). tests/core/test_redis_layout.py checks both
+against Feast's own code for every contract type; the processor's direct writer and the API's
+direct reader are checked against Feast's writer and reader on a real Redis.
 """
 
 from __future__ import annotations
@@ -148,3 +149,78 @@ class ViewLayout:
             encode(row[name])
             for name, encode in zip(self.feature_names, self.encoders, strict=True)
         ]
+
+
+# -- decoding (the API's direct reader) ------------------------------------------------------
+
+
+def _read_varint(raw: bytes, at: int) -> tuple[int, int]:
+    """The varint starting at `at`, and the position after it (IndexError if cut short)."""
+    value, shift = 0, 0
+    while True:
+        byte = raw[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def _signed64(value: int) -> int:
+    return value - _UINT64_WRAP if value >= 1 << 63 else value
+
+
+def decode_value(raw: bytes | None) -> Any:
+    """The Python value of a serialized `feast.types.Value` (None when unset or null), as
+    `getattr(value, value.WhichOneof("val"))` gives it."""
+    if not raw:
+        return None
+    tag = raw[0]
+    try:
+        if tag == 0x20:  # int64_val
+            value, end = _read_varint(raw, 1)
+            if end == len(raw):
+                return _signed64(value)
+        elif tag == 0x29 and len(raw) == 9:  # double_val
+            return _DOUBLE.unpack_from(raw, 1)[0]
+        elif tag == 0x12:  # string_val
+            length, start = _read_varint(raw, 1)
+            if start + length == len(raw):
+                return raw[start:].decode()
+    except (IndexError, UnicodeDecodeError):
+        pass
+    return _decode_value_slowly(raw)
+
+
+def _decode_value_slowly(raw: bytes) -> Any:
+    """Any other encoding (other kinds, repeated fields): the protobuf library decides."""
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    value = Value.FromString(raw)
+    kind = value.WhichOneof("val")
+    return None if kind in (None, "null_val") else getattr(value, kind)
+
+
+def decode_timestamp(raw: bytes | None) -> tuple[int, int]:
+    """Seconds and nanos of a serialized `google.protobuf.Timestamp` ((0, 0) when absent)."""
+    if not raw:
+        return 0, 0
+    seconds = nanos = 0
+    at = 0
+    try:
+        while at < len(raw):
+            tag = raw[at]
+            if tag == 0x08:
+                seconds, at = _read_varint(raw, at + 1)
+            elif tag == 0x10:
+                nanos, at = _read_varint(raw, at + 1)
+            else:
+                break
+        else:
+            return _signed64(seconds), nanos
+    except IndexError:
+        pass
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    stamp = Timestamp.FromString(raw)
+    return stamp.seconds, stamp.nanos

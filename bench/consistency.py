@@ -99,7 +99,7 @@ async def decide_records(
     uses it too."""
     from scoring_api.core.errors import FeaturesUnavailable
     from scoring_api.service.decision_log import decision_record
-    from scoring_api.service.features import OnlineFeatureReader
+    from scoring_api.service.features import FeastFeatureSource, OnlineFeatureReader
     from scoring_api.service.model import ServedModel
     from scoring_api.service.scoring import LoanScorer
     from scoring_api.service.store import open_serving_store
@@ -109,7 +109,8 @@ async def decide_records(
     await store.initialize()
     records = []
     try:
-        scorer = LoanScorer(model, OnlineFeatureReader(store, model.feature_refs, 5.0))
+        source = FeastFeatureSource(store, model.feature_refs)
+        scorer = LoanScorer(model, OnlineFeatureReader(source, model.feature_refs, 5.0))
         for number, application in enumerate(apps):
             try:
                 decision = await scorer.score(application)

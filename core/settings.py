@@ -43,6 +43,13 @@ class OnlineWriterKind(StrEnum):
     FEAST = "feast"  # Feast's own provider write (the reference; slower)
 
 
+class OnlineReaderKind(StrEnum):
+    """How the API reads Feast's Redis online store."""
+
+    DIRECT = "direct"  # one pipelined HMGET per request, values decoded from the layout
+    FEAST = "feast"  # Feast's get_online_features_async (the reference; slower)
+
+
 class Settings(BaseSettings):
     """Configuration of every component; each field is one `CREDIT_<NAME>` variable."""
 
@@ -196,6 +203,10 @@ class Settings(BaseSettings):
 
     online_timeout_ms: int = Field(250, ge=1)
     """Longest the API waits for the online store before answering 503."""
+
+    online_reader: OnlineReaderKind = OnlineReaderKind.DIRECT
+    """`direct` reads Feast's Redis layout itself (the values and event times Feast's read
+    gives, in one round trip); `feast` goes through Feast's `get_online_features_async`."""
 
     api_key: SecretStr | None = None
     """The key this project's own clients (`score`, `produce update`) send to the API; never

@@ -1,4 +1,5 @@
-"""Online feature reads through Feast's async path, per view with event time and status."""
+"""Online feature reads, per view with event time and status: straight from Redis in Feast's
+layout (scoring_api/service/redis_reader.py, the default) or through Feast's async read."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import RedisError
 
@@ -85,65 +86,34 @@ class ViewReading:
     older_than_ttl: bool = False
 
 
-class OnlineFeatureReader:
-    """Reads the model's feature references for one applicant in one Feast call."""
+# Per view: its values by feature name (None where unset), and its row's event time (None
+# when the entity has no row in the view). What a source fetches; the reader judges it.
+Fetched = tuple[dict[str, dict[str, Any]], dict[str, datetime | None]]
 
-    def __init__(
-        self,
-        store: FeatureStore,
-        feature_refs: list[str],
-        timeout_s: float,
-        health: OnlineStoreHealth | None = None,
-    ) -> None:
+
+class FeatureSource(Protocol):
+    """Fetches the model's features of one applicant from the online store."""
+
+    async def fetch(self, entity_row: dict[str, Any]) -> Fetched: ...
+
+
+class FeastFeatureSource:
+    """Through Feast's `get_online_features_async` (CREDIT_ONLINE_READER=feast, the reference)."""
+
+    def __init__(self, store: FeatureStore, feature_refs: list[str]) -> None:
         self._store = store
-        self.health = health or OnlineStoreHealth("the online store")
-        self._refs = list(feature_refs)
-        self._timeout_s = timeout_s
+        self.refs = list(feature_refs)
+        self._views = views_of(self.refs)
         # Feast answers "view__feature" with full_feature_names=True (bare names could clash).
         self._by_full_name = {
-            f"{view}__{feature}": (view, feature) for view, feature in map(split_ref, self._refs)
+            f"{view}__{feature}": (view, feature) for view, feature in map(split_ref, self.refs)
         }
-        self._views: dict[str, list[str]] = {}
-        for view, feature in map(split_ref, self._refs):
-            self._views.setdefault(view, []).append(feature)
-        # A view without TTL (None or 0) never goes stale, as in Feast's point-in-time join;
-        # a row older than its serving_max_age is STALE, one only older than its TTL flagged.
-        self._ttl: dict[str, timedelta | None] = {
-            view: VIEWS_BY_NAME[view].ttl for view in self._views
-        }
-        self._max_age = {view: VIEWS_BY_NAME[view].serving_max_age for view in self._views}
 
-    @property
-    def views(self) -> dict[str, list[str]]:
-        return self._views
-
-    async def read(self, entity_row: dict[str, Any], now: datetime) -> dict[str, ViewReading]:
-        """Per view: values, event time and status (a row older than the view's serving max age
-        is STALE; one older than its TTL but allowed is PRESENT and flagged)."""
-        health = self.health
-        begun = health.begin()
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                response = await self._store.get_online_features_async(
-                    features=self._refs, entity_rows=[entity_row], full_feature_names=True
-                )
-        except TimeoutError:
-            waited = f"no answer within {self._timeout_s * 1000:.0f} ms"
-            health.failed(waited, begun)
-            raise OnlineStoreUnavailable(
-                f"the online store did not answer within {self._timeout_s * 1000:.0f} ms"
-            ) from None
-        except (RedisError, OSError) as exc:
-            # The class only: redis error texts carry addresses, not request data, but a
-            # client needs neither. Logged once per outage (OnlineStoreHealth).
-            health.failed(type(exc).__name__, begun)
-            raise OnlineStoreUnavailable(
-                f"the online store is unreachable ({type(exc).__name__})"
-            ) from exc
-        health.succeeded()
-        return self._parse(response.proto, now)
-
-    def _parse(self, proto: Any, now: datetime) -> dict[str, ViewReading]:
+    async def fetch(self, entity_row: dict[str, Any]) -> Fetched:
+        response = await self._store.get_online_features_async(
+            features=self.refs, entity_rows=[entity_row], full_feature_names=True
+        )
+        proto = response.proto
         values: dict[str, dict[str, Any]] = {view: {} for view in self._views}
         stamps: dict[str, datetime | None] = dict.fromkeys(self._views)
         for name, result in zip(proto.metadata.feature_names.val, proto.results, strict=True):
@@ -162,6 +132,70 @@ class OnlineFeatureReader:
             ts = result.event_timestamps[0] if result.event_timestamps else None
             if ts is not None and (ts.seconds or ts.nanos):
                 stamps[view] = datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
+        return values, stamps
+
+
+def views_of(feature_refs: list[str]) -> dict[str, list[str]]:
+    """The features of each view among `feature_refs`, in their order."""
+    views: dict[str, list[str]] = {}
+    for view, feature in map(split_ref, feature_refs):
+        views.setdefault(view, []).append(feature)
+    return views
+
+
+class OnlineFeatureReader:
+    """Reads the model's features for one applicant from a source (one round trip), within a
+    time limit, and judges each view's row: present, missing, stale or old."""
+
+    def __init__(
+        self,
+        source: FeatureSource,
+        feature_refs: list[str],
+        timeout_s: float,
+        health: OnlineStoreHealth | None = None,
+    ) -> None:
+        self.source = source
+        self.health = health or OnlineStoreHealth("the online store")
+        self._timeout_s = timeout_s
+        self._views = views_of(feature_refs)
+        # A view without TTL (None or 0) never goes stale, as in Feast's point-in-time join;
+        # a row older than its serving_max_age is STALE, one only older than its TTL flagged.
+        self._ttl: dict[str, timedelta | None] = {
+            view: VIEWS_BY_NAME[view].ttl for view in self._views
+        }
+        self._max_age = {view: VIEWS_BY_NAME[view].serving_max_age for view in self._views}
+
+    @property
+    def views(self) -> dict[str, list[str]]:
+        return self._views
+
+    async def read(self, entity_row: dict[str, Any], now: datetime) -> dict[str, ViewReading]:
+        """Per view: values, event time and status (a row older than the view's serving max age
+        is STALE; one older than its TTL but allowed is PRESENT and flagged)."""
+        health = self.health
+        begun = health.begin()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                values, stamps = await self.source.fetch(entity_row)
+        except TimeoutError:
+            waited = f"no answer within {self._timeout_s * 1000:.0f} ms"
+            health.failed(waited, begun)
+            raise OnlineStoreUnavailable(
+                f"the online store did not answer within {self._timeout_s * 1000:.0f} ms"
+            ) from None
+        except (RedisError, OSError) as exc:
+            # The class only: redis error texts carry addresses, not request data, but a
+            # client needs neither. Logged once per outage (OnlineStoreHealth).
+            health.failed(type(exc).__name__, begun)
+            raise OnlineStoreUnavailable(
+                f"the online store is unreachable ({type(exc).__name__})"
+            ) from exc
+        health.succeeded()
+        return self._judge(values, stamps, now)
+
+    def _judge(
+        self, values: dict[str, dict[str, Any]], stamps: dict[str, datetime | None], now: datetime
+    ) -> dict[str, ViewReading]:
         readings = {}
         for view, features in self._views.items():
             stamp = stamps[view]

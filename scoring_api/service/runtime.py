@@ -19,13 +19,20 @@ from redis.retry import Retry
 
 from core.contract import ENTITY_KEYS
 from core.errors import CreditPipelineError
-from core.settings import Settings
+from core.feast_store import PROJECT
+from core.settings import OnlineReaderKind, Settings
 from scoring_api.core.config import ApiConfig
 from scoring_api.core.errors import OnlineStoreUnavailable
 from scoring_api.service.decision_log import DecisionPublisher, UnloggedDecisions
-from scoring_api.service.features import OnlineFeatureReader, OnlineStoreHealth
+from scoring_api.service.features import (
+    FeastFeatureSource,
+    FeatureSource,
+    OnlineFeatureReader,
+    OnlineStoreHealth,
+)
 from scoring_api.service.metrics import ApiMetrics
 from scoring_api.service.model import ServedModel
+from scoring_api.service.redis_reader import RedisFeatureSource
 from scoring_api.service.scoring import LoanScorer
 from scoring_api.service.store import open_serving_store
 
@@ -60,8 +67,9 @@ class StartupError(CreditPipelineError):
 
 @dataclass
 class ApiRuntime:
-    """The model, the Feast store, the scorer, a Redis client for readiness checks and where
-    decisions go (the decision log; with CREDIT_DECISION_LOG off, only the metrics)."""
+    """The model, the Feast store, the scorer, a Redis client (the direct reads and readiness
+    checks) and where decisions go (the decision log; with CREDIT_DECISION_LOG off, only the
+    metrics)."""
 
     config: ApiConfig
     model: ServedModel
@@ -92,14 +100,19 @@ class ApiRuntime:
         health = OnlineStoreHealth(
             config.settings.redis_address, metrics.store_state("online_store")
         )
-        reader = OnlineFeatureReader(store, model.feature_refs, config.online_timeout_s, health)
         timeout = config.online_timeout_s
         redis = Redis.from_url(
             config.settings.redis_url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),  # readiness reports the state now, without retrying
+            retry=Retry(NoBackoff(), 0),  # the state now, without retrying (a request waits)
         )
+        source: FeatureSource
+        if config.settings.online_reader is OnlineReaderKind.DIRECT:
+            source = RedisFeatureSource(redis, PROJECT, model.feature_refs)
+        else:
+            source = FeastFeatureSource(store, model.feature_refs)
+        reader = OnlineFeatureReader(source, model.feature_refs, timeout, health)
         decisions: DecisionPublisher | UnloggedDecisions = UnloggedDecisions(metrics)
         if config.settings.decision_log:
             await asyncio.to_thread(_ensure_decision_topic, config.settings)
@@ -120,7 +133,8 @@ class ApiRuntime:
         return runtime
 
     async def warm_up(self) -> None:
-        """One read first: Feast's first online read builds clients and caches (~200 ms)."""
+        """One read first: it opens the connection (and Feast's first read builds clients and
+        caches, ~200 ms)."""
         # Unreachable: the reader's health logs the outage's start (and later its end).
         with contextlib.suppress(OnlineStoreUnavailable):
             await self.scorer.reader.read(_WARM_UP_ROW, datetime.now(UTC))

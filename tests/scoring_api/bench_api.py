@@ -87,14 +87,14 @@ async def inprocess(settings: Settings, n: int) -> None:
                 ("full request, caller given (again)", without_key_check),
                 ("scorer (read + model + rules)", scorer.score),
                 (
-                    "feature read, async Feast",
+                    "feature read (CREDIT_ONLINE_READER)",
                     lambda a: reader.read({k: a[k] for k in ENTITY_KEYS}, datetime.now(UTC)),
                 ),
                 (
                     "feature read, sync Feast in thread",
                     lambda a: run_in_threadpool(
                         store.get_online_features,
-                        features=reader._refs,
+                        features=runtime.model.feature_refs,
                         entity_rows=[{k: a[k] for k in ENTITY_KEYS}],
                         full_feature_names=True,
                     ),

@@ -1,11 +1,13 @@
 """Scoring: the API under fixed-rate and closed-loop load, beside `feast serve` (same entities).
 
-A third server, the same API with the decision log off, is the baseline of what logging
-costs. The servers run one worker pinned to one CPU, the load generator runs pinned to the other
-(taskset); Valkey floats. Fixed rate uses the open-loop generator (`bench.loadgen`, latency
-from each request's scheduled time); closed loop uses wrk when it is installed. The API gets
-loan applications of the history; `feast serve` gets the same applicants' entity keys and the
-model's feature references (features only, no model).
+Two more servers are baselines of the API's own parts: the same API with the decision log off
+(what logging costs), and the same API reading through Feast's `get_online_features_async`
+instead of its direct Redis read (what that read saves). The servers run one worker pinned to
+one CPU, the load generator runs pinned to the other (taskset); Valkey floats. Fixed rate uses
+the open-loop generator (`bench.loadgen`, latency from each request's scheduled time); closed
+loop uses wrk when it is installed. The API gets loan applications of the history; `feast
+serve` gets the same applicants' entity keys and the model's feature references (features
+only, no model).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bench.stack import BenchStack
 from bench.stats import median, ratio
 from bench.wrk import INSTALL_HINT, wrk_path
 from core.contract import ENTITY_KEYS, LOAN_REQUEST_COLUMNS, scoring_feature_refs
+from core.settings import OnlineReaderKind
 from history import History
 
 Say = Callable[[str], None]
@@ -60,6 +63,7 @@ class ScoringResult:
 
 
 NO_LOG = "api-no-decision-log"
+FEAST_READER = "api-feast-reader"
 
 
 def _plain(value: Any) -> Any:
@@ -120,6 +124,14 @@ def run_scoring(
         servers.append(start_api(unlogged, model_dir, stack.logs, config.server_cpus, name=NO_LOG))
         monitor.watch(NO_LOG, servers[-1].child.pid)
         files[NO_LOG] = files["scoring-api"]
+        # The same API reading through Feast's get_online_features_async: what the direct
+        # Redis read saves.
+        feast_read = stack.settings.model_copy(update={"online_reader": OnlineReaderKind.FEAST})
+        servers.append(
+            start_api(feast_read, model_dir, stack.logs, config.server_cpus, name=FEAST_READER)
+        )
+        monitor.watch(FEAST_READER, servers[-1].child.pid)
+        files[FEAST_READER] = files["scoring-api"]
         floor = health_floor(servers[0])
         files[floor.name] = files["scoring-api"]  # bodies are not sent with GET
         if redis_pid is not None:
@@ -234,9 +246,10 @@ def _ratios(medians: dict[str, dict[str, float | None]]) -> dict[str, float | No
         f"scoring-api / feast-serve {key}": ratio(api.get(key), feast.get(key))
         for key in ("fixed_p50_ms", "fixed_p99_ms", "closed_rps")
     }
-    unlogged = medians.get(NO_LOG, {})
-    for key in ("fixed_p50_ms", "fixed_p99_ms", "closed_rps"):
-        ratios[f"scoring-api / {NO_LOG} {key}"] = ratio(api.get(key), unlogged.get(key))
+    for baseline in (NO_LOG, FEAST_READER):
+        other = medians.get(baseline, {})
+        for key in ("fixed_p50_ms", "fixed_p99_ms", "closed_rps"):
+            ratios[f"scoring-api / {baseline} {key}"] = ratio(api.get(key), other.get(key))
     for key in ("fixed_p50_ms", "fixed_p99_ms"):
         ratios[f"scoring-api / api-healthz {key}"] = ratio(api.get(key), floor.get(key))
     return ratios

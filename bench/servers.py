@@ -1,4 +1,4 @@
-"""The two HTTP servers the scoring benchmark loads: the scoring API and `feast serve`.
+"""The HTTP servers the scoring benchmark loads: the scoring API and `feast serve`.
 
 The API asks for a key on every endpoint but its health checks: `start_api` creates one in the
 benchmark's stack, and the Server keeps it as the `Authorization` header its requests carry. A
@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.procs import ChildProcess, child_env, free_port
 from core.api_keys import KeyStore
-from core.settings import FEATURE_REPO_DIR, Settings
+from core.settings import FEATURE_REPO_DIR, OnlineReaderKind, Settings
 
 READY_TIMEOUT_S = 120.0
 # The variable that hands a load generator (bench.loadgen, wrk's script) the Authorization
@@ -144,13 +144,17 @@ def start_api(
         child.stop()
         raise
     log = "logged" if settings.decision_log else "not logged (CREDIT_DECISION_LOG=false)"
+    read = (
+        "direct Redis read"
+        if settings.online_reader is OnlineReaderKind.DIRECT
+        else "Feast async read (CREDIT_ONLINE_READER=feast)"
+    )
     return Server(
         name,
         child,
         port,
         "/v1/loan-decisions",
-        "credit-pipeline serve, 1 uvicorn worker: Feast async read + model + reasons + "
-        f"decision, {log}",
+        f"credit-pipeline serve, 1 uvicorn worker: {read} + model + reasons + decision, {log}",
         headers={"Authorization": f"Bearer {key}"},
     )
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 SERVICES = ("kafka", "redis", "postgres")
 CONSUMERS = ("processor-1w", "processor-2w", "push-batch-1000", "push-per-event", "consume-only")
-SERVERS = ("scoring-api", "feast-serve", "api-no-decision-log")
+SERVERS = ("scoring-api", "feast-serve", "api-no-decision-log", "api-feast-reader")
 FLOOR = "api-healthz"  # the API's GET /healthz at the same fixed rate
 
 

@@ -110,7 +110,7 @@ async def decide_records(
     records = []
     try:
         source = FeastFeatureSource(store, model.feature_refs)
-        scorer = LoanScorer(model, OnlineFeatureReader(source, model.feature_refs, 5.0))
+        scorer = LoanScorer(model, OnlineFeatureReader(source, 5.0))
         for number, application in enumerate(apps):
             try:
                 decision = await scorer.score(application)

@@ -94,7 +94,19 @@ Fetched = tuple[dict[str, dict[str, Any]], dict[str, datetime | None]]
 class FeatureSource(Protocol):
     """Fetches the model's features of one applicant from the online store."""
 
+    # The features of each view it fetches, as `views_of` gives them.
+    views: dict[str, list[str]]
+
     async def fetch(self, entity_row: dict[str, Any]) -> Fetched: ...
+
+
+def row_time(seconds: int, nanos: int) -> datetime | None:
+    """The event time of a view's row from its stored protobuf Timestamp; None for a zero one,
+    Feast's "no row" (its Redis read answers an absent entity with an empty value and a zero
+    timestamp, and reads an absent `_ts:` field as zero)."""
+    if not (seconds or nanos):
+        return None
+    return datetime.fromtimestamp(seconds + nanos / 1e9, UTC)
 
 
 class FeastFeatureSource:
@@ -103,7 +115,7 @@ class FeastFeatureSource:
     def __init__(self, store: FeatureStore, feature_refs: list[str]) -> None:
         self._store = store
         self.refs = list(feature_refs)
-        self._views = views_of(self.refs)
+        self.views = views_of(self.refs)
         # Feast answers "view__feature" with full_feature_names=True (bare names could clash).
         self._by_full_name = {
             f"{view}__{feature}": (view, feature) for view, feature in map(split_ref, self.refs)
@@ -114,8 +126,8 @@ class FeastFeatureSource:
             features=self.refs, entity_rows=[entity_row], full_feature_names=True
         )
         proto = response.proto
-        values: dict[str, dict[str, Any]] = {view: {} for view in self._views}
-        stamps: dict[str, datetime | None] = dict.fromkeys(self._views)
+        values: dict[str, dict[str, Any]] = {view: {} for view in self.views}
+        stamps: dict[str, datetime | None] = dict.fromkeys(self.views)
         for name, result in zip(proto.metadata.feature_names.val, proto.results, strict=True):
             target = self._by_full_name.get(name)
             if target is None:  # the entity key columns
@@ -127,11 +139,10 @@ class FeastFeatureSource:
                 values[view][feature] = None
             else:
                 values[view][feature] = getattr(value, kind)
-            # Feast 0.67's Redis path marks an absent entity PRESENT with an empty value and a
-            # zero timestamp: the zero timestamp is the reliable "no row" signal.
-            ts = result.event_timestamps[0] if result.event_timestamps else None
-            if ts is not None and (ts.seconds or ts.nanos):
-                stamps[view] = datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, UTC)
+            if result.event_timestamps:
+                ts = result.event_timestamps[0]
+                if (stamp := row_time(ts.seconds, ts.nanos)) is not None:
+                    stamps[view] = stamp
         return values, stamps
 
 
@@ -148,16 +159,12 @@ class OnlineFeatureReader:
     time limit, and judges each view's row: present, missing, stale or old."""
 
     def __init__(
-        self,
-        source: FeatureSource,
-        feature_refs: list[str],
-        timeout_s: float,
-        health: OnlineStoreHealth | None = None,
+        self, source: FeatureSource, timeout_s: float, health: OnlineStoreHealth | None = None
     ) -> None:
         self.source = source
         self.health = health or OnlineStoreHealth("the online store")
         self._timeout_s = timeout_s
-        self._views = views_of(feature_refs)
+        self._views = source.views
         # A view without TTL (None or 0) never goes stale, as in Feast's point-in-time join;
         # a row older than its serving_max_age is STALE, one only older than its TTL flagged.
         self._ttl: dict[str, timedelta | None] = {

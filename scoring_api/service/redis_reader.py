@@ -10,14 +10,14 @@ that on a real Redis, for present, missing and partly written entities.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
 from core.contract import VIEWS_BY_NAME
-from core.redis_layout import ViewLayout, decode_timestamp, decode_value, field_hash
-from scoring_api.service.features import Fetched, views_of
+from core.redis_layout import ViewLayout, decode_timestamp, decode_value
+from scoring_api.service.features import Fetched, row_time, views_of
 
 
 class _ViewRead:
@@ -29,7 +29,8 @@ class _ViewRead:
         self.entity = contract.entity.name
         self.layout = ViewLayout.of(contract, project)
         self.features = features
-        self.fields = [field_hash(view, feature) for feature in features] + [self.layout.ts_field]
+        field_of = dict(zip(self.layout.feature_names, self.layout.fields, strict=True))
+        self.fields = [field_of[feature] for feature in features] + [self.layout.ts_field]
 
 
 class RedisFeatureSource:
@@ -38,9 +39,8 @@ class RedisFeatureSource:
 
     def __init__(self, redis: Redis, project: str, feature_refs: list[str]) -> None:
         self._redis = redis
-        self._reads = [
-            _ViewRead(view, names, project) for view, names in views_of(feature_refs).items()
-        ]
+        self.views = views_of(feature_refs)
+        self._reads = [_ViewRead(view, names, project) for view, names in self.views.items()]
 
     async def fetch(self, entity_row: dict[str, Any]) -> Fetched:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -52,11 +52,7 @@ class RedisFeatureSource:
         values: dict[str, dict[str, Any]] = {}
         stamps: dict[str, datetime | None] = {}
         for read, raw in zip(self._reads, answers, strict=True):
-            seconds, nanos = decode_timestamp(raw[-1])
-            # Feast's "no row": a zero timestamp (it reads an absent `_ts:` field as zero).
-            stamps[read.view] = (
-                datetime.fromtimestamp(seconds + nanos / 1e9, UTC) if seconds or nanos else None
-            )
+            stamps[read.view] = row_time(*decode_timestamp(raw[-1]))
             values[read.view] = {
                 feature: decode_value(value)
                 for feature, value in zip(read.features, raw, strict=False)

@@ -112,7 +112,7 @@ class ApiRuntime:
             source = RedisFeatureSource(redis, PROJECT, model.feature_refs)
         else:
             source = FeastFeatureSource(store, model.feature_refs)
-        reader = OnlineFeatureReader(source, model.feature_refs, timeout, health)
+        reader = OnlineFeatureReader(source, timeout, health)
         decisions: DecisionPublisher | UnloggedDecisions = UnloggedDecisions(metrics)
         if config.settings.decision_log:
             await asyncio.to_thread(_ensure_decision_topic, config.settings)

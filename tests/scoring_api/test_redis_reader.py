@@ -36,8 +36,8 @@ async def readers(trained_stack: Any) -> AsyncIterator[tuple[OnlineFeatureReader
     redis = Redis.from_url(settings.redis_url)
     try:
         yield (
-            OnlineFeatureReader(FeastFeatureSource(store, refs), refs, 5.0),
-            OnlineFeatureReader(RedisFeatureSource(redis, PROJECT, refs), refs, 5.0),
+            OnlineFeatureReader(FeastFeatureSource(store, refs), 5.0),
+            OnlineFeatureReader(RedisFeatureSource(redis, PROJECT, refs), 5.0),
         )
     finally:
         await redis.aclose()

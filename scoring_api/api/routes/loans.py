@@ -139,10 +139,10 @@ async def decide_loan(
 ) -> Response:
     fields = application.model_dump()
     decision = await runtime.scorer.score(fields)
-    if runtime.decisions is not None:
-        # Queued, not awaited: the broker's answer comes later (scoring_api/service/
-        # decision_log.py); a full buffer raises 503 and the decision is not given.
-        runtime.decisions.publish(decision, fields, rid)
+    # Queued, not awaited: the broker's answer comes later (scoring_api/service/
+    # decision_log.py); a full buffer raises 503 and the decision is not given. With the log
+    # off, the decision is only counted.
+    runtime.decisions.publish(decision, fields, rid)
     body = decision_body(decision, rid, with_values=caller.allows("features:read"))
     # Serialised here by pydantic (response_model documents it; FastAPI would validate the
     # object a second time).

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from core.contract import ENTITY_KEYS
 from core.errors import CreditPipelineError
@@ -105,7 +105,9 @@ class ApiRuntime:
             config.settings.redis_url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),  # the state now, without retrying (a request waits)
+            # One retry, on a new connection: a pooled one may be dead since Redis restarted.
+            # The reader's time limit bounds both tries.
+            retry=Retry(NoBackoff(), 1),
         )
         source: FeatureSource
         if config.settings.online_reader is OnlineReaderKind.DIRECT:

@@ -109,3 +109,20 @@ async def test_redis_down_gives_503_and_recovery_needs_no_restart(
         rf"online store reachable again at {address} after [0-9.]+ s \({failed} failed calls\)",
         lines[1],
     ), lines[1]
+
+
+async def test_a_redis_restart_between_requests_costs_no_decision(
+    trained_stack: Any, private_redis: ValkeyServer, api_client: Any
+) -> None:
+    """The API's pooled connection died with the old Redis: the read retries once on a new
+    one instead of answering 503."""
+    settings = trained_stack.settings.model_copy(update={"redis_port": private_redis.port})
+    _materialize(settings)
+    application = trained_stack.latest_loan_application()
+    async with api_client(settings, trained_stack.model_dir) as client:
+        assert (await client.post(PATH, json=application)).status_code == 200
+        private_redis.stop()
+        private_redis.start()
+        answer = await client.post(PATH, json=application)
+        assert answer.status_code == 200, answer.text
+        assert store_up((await client.get("/metrics")).text, "online_store") == 1.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.errors import ChildFailed
+from core import ports
 from core.settings import REPO_ROOT, Settings, settings_env
 from core.supervisor import ChildFailedError
 from core.supervisor import ChildProcess as Supervised
@@ -19,26 +19,16 @@ from core.supervisor import ChildProcess as Supervised
 T = TypeVar("T")
 
 _POLL_S = 0.1
+LOOPBACK = "127.0.0.1"
 
 
 def free_port(consecutive: int = 1) -> int:
     """A loopback port with `consecutive - 1` free ports after it (workers use base + i)."""
     for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            base = int(sock.getsockname()[1])
-        if all(_is_free(base + i) for i in range(1, consecutive)):
+        base = ports.free_port(LOOPBACK)
+        if all(ports.port_is_free(LOOPBACK, base + i) for i in range(1, consecutive)):
             return base
     raise ChildFailed(f"found no {consecutive} consecutive free loopback ports")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:

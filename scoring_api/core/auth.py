@@ -25,6 +25,7 @@ from starlette.requests import HTTPConnection
 
 from core.api_keys import ApiKey, KeyStore, KeyStoreError
 from scoring_api.core.errors import ApiError
+from scoring_api.core.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +83,18 @@ class KeyStoreHealth:
         probe_s: float = PROBE_S,
         on_change: Callable[[bool], None] = lambda up: None,
     ) -> None:
-        self.address = address
         self.probe_s = probe_s
-        self._on_change = on_change
-        self.down_since: float | None = None
+        self._outage = OutageLog(
+            log,
+            "key store reachable again at %s after %.1f s (checks failed: %d)",
+            address,
+            on_change,
+        )
         self._last_probe = 0.0
-        self._failures = 0
 
     def may_ask(self) -> bool:
         """Up, or down with no probe in the last `probe_s` (this caller becomes the probe)."""
-        if self.down_since is None:
+        if self._outage.down_since is None:
             return True
         now = time.monotonic()
         if now - self._last_probe < self.probe_s:
@@ -100,26 +103,16 @@ class KeyStoreHealth:
         return True
 
     def failed(self, error: KeyStoreError) -> None:
-        self._failures += 1
-        if self.down_since is None:
-            self.down_since = self._last_probe = time.monotonic()
-            self._on_change(False)
-            log.warning(
-                "key store unreachable: %s; keys checked before keep working, new ones get 503 "
-                "auth_unavailable",
-                error,
-            )
+        if self._outage.down_since is None:
+            self._last_probe = time.monotonic()
+        self._outage.failed(
+            "key store unreachable: %s; keys checked before keep working, new ones get 503 "
+            "auth_unavailable",
+            error,
+        )
 
     def succeeded(self) -> None:
-        if self.down_since is not None:
-            log.warning(
-                "key store reachable again at %s after %.1f s (checks failed: %d)",
-                self.address,
-                time.monotonic() - self.down_since,
-                self._failures,
-            )
-            self.down_since, self._failures = None, 0
-            self._on_change(True)
+        self._outage.succeeded()
 
 
 class Authenticator:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from redis.exceptions import RedisError
 from core.contract import VIEWS_BY_NAME
 from core.model.columns import split_ref
 from scoring_api.core.errors import OnlineStoreUnavailable
+from scoring_api.core.outage import OutageLog
 from scoring_api.schemas import FeatureStatus
 
 if TYPE_CHECKING:
@@ -37,9 +37,12 @@ class OnlineStoreHealth:
 
     def __init__(self, address: str, on_change: Callable[[bool], None] = lambda up: None) -> None:
         self.address = address
-        self.down_since: float | None = None
-        self._on_change = on_change
-        self._failures = 0
+        self._outage = OutageLog(
+            log,
+            "online store reachable again at %s after %.1f s (%d failed calls)",
+            address,
+            on_change,
+        )
         self._successes = 0
 
     def begin(self) -> int:
@@ -48,30 +51,18 @@ class OnlineStoreHealth:
 
     def succeeded(self) -> None:
         self._successes += 1
-        if self.down_since is not None:
-            log.warning(
-                "online store reachable again at %s after %.1f s (%d failed calls)",
-                self.address,
-                time.monotonic() - self.down_since,
-                self._failures,
-            )
-            self.down_since, self._failures = None, 0
-            self._on_change(True)
+        self._outage.succeeded()
 
     def failed(self, reason: str, begun: int) -> None:
         """A call begun at token `begun` failed; `reason` never holds request data."""
         if begun != self._successes:
             return  # another call has succeeded since this one started
-        self._failures += 1
-        if self.down_since is None:
-            self.down_since = time.monotonic()
-            self._on_change(False)
-            log.warning(
-                "online store unreachable at %s: %s; decisions get 503 "
-                "online_store_unavailable until it answers",
-                self.address,
-                reason,
-            )
+        self._outage.failed(
+            "online store unreachable at %s: %s; decisions get 503 "
+            "online_store_unavailable until it answers",
+            self.address,
+            reason,
+        )
 
 
 @dataclass(frozen=True, slots=True)
